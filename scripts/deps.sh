@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Installs what building, running and testing the chat suite needs on Debian 12; idempotent.
+#   scripts/deps.sh        apt-get installs the missing packages (apt-get update only when something is
+#                          missing; sudo only when not root), then the e2e tests' npm packages when
+#                          tests/e2e/node_modules is missing.
+# Set CHAT_SKIP_NPM=1 to skip the npm step.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf '[deps] %s\n' "$*" >&2; }
+
+packages=(
+  build-essential cmake ninja-build ccache pkg-config
+  libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libabsl-dev
+  libpqxx-dev libhiredis-dev libboost-dev libjwt-dev libssl-dev
+  libgtest-dev libgmock-dev
+  postgresql redis-server
+)
+# Node may come from elsewhere (e.g. NodeSource's nodejs bundles npm): only ask Debian when missing.
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  packages+=(nodejs npm)
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+  if [[ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)" != "install ok installed" ]]; then
+    missing+=("$p")
+  fi
+done
+
+if ((${#missing[@]} > 0)); then
+  log "installing: ${missing[*]}"
+  SUDO=()
+  if [[ "$(id -u)" != 0 ]]; then SUDO=(sudo); fi
+  export DEBIAN_FRONTEND=noninteractive
+  "${SUDO[@]}" apt-get update -q
+  "${SUDO[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
+else
+  log "Debian packages: all present"
+fi
+
+# The Debian postgresql package starts a system cluster on 5432; we never use it, and leave it alone.
+
+if [[ "${CHAT_SKIP_NPM:-0}" != 1 && ! -d tests/e2e/node_modules ]]; then
+  log "installing the e2e tests' npm packages"
+  if [[ -f tests/e2e/package-lock.json ]]; then
+    (cd tests/e2e && npm ci --no-audit --no-fund)
+  else
+    (cd tests/e2e && npm install --no-audit --no-fund)
+  fi
+fi

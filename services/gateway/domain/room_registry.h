@@ -1,0 +1,37 @@
+#pragma once
+// Which local connections are in which room, for fan-out. Thread-safe (one mutex); Members copies the
+// room's member list under the lock so delivery happens outside it, as in Beast's chat server.
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+namespace chat::gateway {
+
+// A connection as fan-out sees it. Deliver is thread-safe and never blocks (it queues).
+class RoomMember {
+ public:
+  virtual ~RoomMember() = default;
+  virtual void Deliver(std::shared_ptr<const std::string> frame) = 0;
+};
+
+class RoomRegistry {
+ public:
+  // Returns true when `connection_id` is the room's first local member (the room needs a subscription).
+  bool Add(const std::string& room, const std::string& connection_id, std::weak_ptr<RoomMember> member);
+  // Returns true when the room has no local member left (the subscription can go).
+  bool Remove(const std::string& room, const std::string& connection_id);
+  // The live members of the room now.
+  std::vector<std::shared_ptr<RoomMember>> Members(const std::string& room) const;
+  bool Contains(const std::string& room, const std::string& connection_id) const;
+  size_t RoomCount() const;
+  std::vector<std::string> Rooms() const;
+
+ private:
+  mutable std::mutex mu_;
+  std::map<std::string, std::map<std::string, std::weak_ptr<RoomMember>>> rooms_;
+};
+
+}  // namespace chat::gateway

@@ -1,0 +1,37 @@
+#pragma once
+// The gateway's settings, from environment variables (README has the table).
+
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "common/env_config.h"
+
+namespace chat::gateway {
+
+struct GatewayConfig {
+  std::string http_addr = "0.0.0.0:8080";
+  std::string grpc_addr = "0.0.0.0:9090";
+  std::string gateway_id;  // default: hostname-pid
+  int64_t threads = 0;     // 0: one io_context per core
+  std::string messages_addr = "127.0.0.1:50051";
+  std::string presence_addr = "127.0.0.1:50052";
+  std::string redis_addr = "127.0.0.1:6379";
+  std::string jwt_secret;
+  int64_t jwt_clock_skew_seconds = 30;
+  bool dev_login = false;
+  int64_t dev_token_ttl_seconds = 86400;
+  int64_t text_limit_bytes = 4096;
+  int64_t frame_limit_bytes = 65536;
+  int64_t outbound_queue_bytes = 1 << 20;
+  int64_t heartbeat_seconds = 15;
+  int64_t send_rate_per_second = 10;
+  int64_t send_burst = 20;
+  int64_t max_rooms_per_connection = 100;
+  int64_t presence_ttl_seconds = 30;
+  std::string web_root = "services/gateway/web";
+  std::string log_level = "info";
+
+  static absl::StatusOr<GatewayConfig> FromEnv(EnvLookup lookup);
+};
+
+}  // namespace chat::gateway

@@ -1,0 +1,174 @@
+// chat-gateway: wiring only. HTTP + WebSocket for browsers, gRPC admin API, streams to messages and
+// presence, Redis pub/sub for fan-out.
+
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <thread>
+
+#include "common/log.h"
+#include "common/process.h"
+#include "common/text_rules.h"
+#include "domain/jwt_verifier.h"
+#include "gateway_config.h"
+#include "transport/admin_grpc_service.h"
+#include "transport/gateway_context.h"
+#include "transport/listener.h"
+#include "transport/room_hub.h"
+#include "transport/static_files.h"
+#include "transport/stream_backends.h"
+#include "transport/websocket_session.h"
+
+using namespace chat;
+using namespace chat::gateway;
+namespace asio = boost::asio;
+
+namespace {
+
+std::shared_ptr<grpc::Channel> BackendChannel(const std::string& addr) {
+  grpc::ChannelArguments args;
+  // Notice a dead backend within seconds even when idle.
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 10000);
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 5000);
+  args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 200);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
+  return grpc::CreateCustomChannel(addr, grpc::InsecureChannelCredentials(), args);
+}
+
+// Keeps this gateway's connections alive in presence: every third of the TTL.
+void ScheduleHeartbeat(asio::steady_timer& timer, PresenceStream& presence, const GatewayConfig& cfg) {
+  timer.expires_after(std::chrono::seconds(std::max<int64_t>(1, cfg.presence_ttl_seconds / 3)));
+  timer.async_wait([&timer, &presence, &cfg](boost::system::error_code ec) {
+    if (ec) return;
+    chat::v1::PresenceRequest req;
+    req.mutable_heartbeat()->set_gateway(cfg.gateway_id);
+    presence.Call(std::move(req), [](absl::StatusOr<chat::v1::PresenceReply> r) {
+      if (!r.ok() || r->has_error()) log::Warn("presence heartbeat failed");
+    });
+    ScheduleHeartbeat(timer, presence, cfg);
+  });
+}
+
+}  // namespace
+
+int main() {
+  BlockShutdownSignals();
+  auto config = GatewayConfig::FromEnv(ProcessEnv());
+  if (!config.ok()) {
+    log::Init("gateway", "info");
+    log::Error("bad configuration", {{"error", config.status().ToString()}});
+    return 2;
+  }
+  const GatewayConfig& cfg = *config;
+  log::Init("gateway", cfg.log_level);
+
+  StaticFiles files;
+  if (auto st = files.Load(cfg.web_root); !st.ok()) {
+    log::Warn("web page not served", {{"error", st.ToString()}});
+  }
+
+  size_t threads = cfg.threads > 0 ? static_cast<size_t>(cfg.threads)
+                                   : std::max<size_t>(1, std::thread::hardware_concurrency());
+  std::vector<std::unique_ptr<asio::io_context>> contexts;
+  for (size_t i = 0; i < threads; ++i) contexts.push_back(std::make_unique<asio::io_context>(1));
+  std::vector<asio::io_context*> context_ptrs;
+  for (auto& c : contexts) context_ptrs.push_back(c.get());
+  auto work = std::vector<asio::executor_work_guard<asio::io_context::executor_type>>();
+  for (auto& c : contexts) work.push_back(asio::make_work_guard(*c));
+  asio::io_context& main_ctx = *contexts.front();
+
+  MetricsRegistry metrics;
+  JwtVerifier jwt(cfg.jwt_secret, cfg.jwt_clock_skew_seconds);
+
+  auto messages_channel = BackendChannel(cfg.messages_addr);
+  auto messages_stub = chat::v1::Messages::NewStub(messages_channel);
+  MessagesStream messages_stream(
+      "messages",
+      [&](grpc::ClientContext* c, grpc::ClientBidiReactor<chat::v1::GatewayRequest, chat::v1::GatewayReply>* r) {
+        messages_stub->async()->Connect(c, r);
+      },
+      main_ctx, metrics);
+  auto presence_channel = BackendChannel(cfg.presence_addr);
+  auto presence_stub = chat::v1::Presence::NewStub(presence_channel);
+  PresenceStream presence_stream(
+      "presence",
+      [&](grpc::ClientContext* c, grpc::ClientBidiReactor<chat::v1::PresenceRequest, chat::v1::PresenceReply>* r) {
+        presence_stub->async()->Connect(c, r);
+      },
+      main_ctx, metrics);
+  MessagesStreamBackend messages(messages_stream);
+  PresenceStreamBackend presence(presence_stream);
+
+  RoomRegistry rooms;
+  RoomHub hub(rooms, metrics);
+  auto redis = *ParseHostPort(cfg.redis_addr);
+  RedisSubscriber subscriber(
+      main_ctx, redis.host, redis.port,
+      [&hub](const std::string& channel, const std::string& payload) { hub.OnChannelMessage(channel, payload); },
+      metrics);
+  hub.Attach(&subscriber);
+
+  GatewayContext ctx(cfg, metrics, messages, presence, hub, rooms, jwt);
+  ctx.ready = [&] { return messages_stream.ready() && presence_stream.ready() && subscriber.connected(); };
+
+  auto listener = std::make_shared<Listener>(context_ptrs, ctx, files);
+  if (auto st = listener->Listen(cfg.http_addr); !st.ok()) {
+    log::Error("cannot listen", {{"error", st.ToString()}});
+    return 1;
+  }
+
+  AdminGrpcService admin(ctx);
+  EnableHealthAndReflection();
+  grpc::ServerBuilder builder;
+  int grpc_port = 0;
+  builder.AddListeningPort(cfg.grpc_addr, grpc::InsecureServerCredentials(), &grpc_port);
+  builder.RegisterService(&admin);
+  std::unique_ptr<grpc::Server> grpc_server = builder.BuildAndStart();
+  if (!grpc_server || grpc_port == 0) {
+    log::Error("cannot listen", {{"addr", cfg.grpc_addr}});
+    return 1;
+  }
+  grpc_server->GetHealthCheckService()->SetServingStatus(true);
+
+  std::vector<std::thread> io_threads;
+  for (auto& c : contexts) io_threads.emplace_back([&c] { c->run(); });
+  messages_stream.Start();
+  presence_stream.Start();
+  subscriber.Start();
+  listener->Start();
+  asio::steady_timer heartbeat(main_ctx);
+  asio::post(main_ctx, [&] { ScheduleHeartbeat(heartbeat, presence_stream, cfg); });
+  log::Info("gateway ready", {{"http_port", listener->port()},
+                              {"grpc_port", grpc_port},
+                              {"gateway", cfg.gateway_id},
+                              {"threads", static_cast<int64_t>(threads)},
+                              {"web_files", static_cast<int64_t>(files.size())}});
+
+  std::string sig = WaitForShutdownSignal();
+  log::Info("draining", {{"signal", sig}, {"connections", ctx.connections.Value()}});
+  // Readiness turns false first, then no new connections, then clients are closed with 1001 after
+  // their queues flush.
+  ctx.draining = true;
+  grpc_server->GetHealthCheckService()->SetServingStatus(false);
+  listener->Stop();
+  for (auto& s : ctx.sessions.All()) s->CloseFromAnyThread(boost::beast::websocket::close_code::going_away, "shutdown");
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (ctx.connections.Value() > 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  // Presence must hear of the closes before the streams go.
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  asio::post(main_ctx, [&] { heartbeat.cancel(); });
+  subscriber.Stop();
+  messages_stream.Stop();
+  presence_stream.Stop();
+  grpc_server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+  work.clear();
+  for (auto& c : contexts) c->stop();
+  for (auto& t : io_threads) t.join();
+  log::Info("stopped");
+  return 0;
+}

@@ -1,0 +1,199 @@
+#pragma once
+// The gateway's long-lived bidirectional gRPC stream to one backend (messages or presence), callback
+// API. Requests get correlation ids; replies complete their callbacks in any order. When the stream
+// breaks, every request in flight is answered Unavailable and the stream reconnects with jittered
+// backoff. Thread-safe; callbacks run on gRPC threads and must not block.
+
+#include <grpcpp/grpcpp.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "common/backoff.h"
+#include "common/log.h"
+#include "common/metrics.h"
+
+namespace chat::gateway {
+
+template <typename Request, typename Reply>
+class BackendStream {
+ public:
+  using Callback = std::function<void(absl::StatusOr<Reply>)>;
+  using StartCall = std::function<void(grpc::ClientContext*, grpc::ClientBidiReactor<Request, Reply>*)>;
+
+  BackendStream(std::string name, StartCall start, boost::asio::io_context& timers, MetricsRegistry& metrics)
+      : name_(std::move(name)),
+        start_(std::move(start)),
+        timer_(timers),
+        backoff_(std::chrono::milliseconds(100), std::chrono::seconds(5)),
+        reconnects_(metrics.GetCounter("chat_backend_stream_reconnects_total", "Backend stream (re)connects",
+                                       {{"backend", name_}})),
+        up_(metrics.GetGauge("chat_backend_stream_up", "1 while the backend stream is up", {{"backend", name_}})) {}
+
+  ~BackendStream() { Stop(); }
+
+  void Start() {
+    std::lock_guard lock(mu_);
+    ConnectLocked();
+  }
+
+  // Cancels the stream and waits for it to end; pending callbacks get Unavailable.
+  void Stop() {
+    std::unique_lock lock(mu_);
+    stopping_ = true;
+    if (reactor_ != nullptr) reactor_->context.TryCancel();
+    done_cv_.wait_for(lock, std::chrono::seconds(5), [&] { return reactor_ == nullptr; });
+  }
+
+  bool ready() const {
+    std::lock_guard lock(mu_);
+    return reactor_ != nullptr && reactor_->up;
+  }
+
+  void Call(Request request, Callback done) {
+    std::unique_lock lock(mu_);
+    if (reactor_ == nullptr || !reactor_->up || stopping_) {
+      lock.unlock();
+      done(absl::UnavailableError(name_ + " is unavailable"));
+      return;
+    }
+    uint64_t id = ++next_id_;
+    request.set_correlation_id(id);
+    pending_.emplace(id, std::move(done));
+    reactor_->WriteLocked(std::move(request));
+  }
+
+ private:
+  class Reactor : public grpc::ClientBidiReactor<Request, Reply> {
+   public:
+    explicit Reactor(BackendStream* owner) : owner_(owner) {}
+
+    // With owner's mu_ held.
+    void WriteLocked(Request r) {
+      writes.push_back(std::move(r));
+      if (!writing && !write_failed) {
+        writing = true;
+        this->StartWrite(&writes.front());
+      }
+    }
+
+    void OnReadInitialMetadataDone(bool ok) override {
+      std::lock_guard lock(owner_->mu_);
+      if (ok) {
+        up = true;
+        owner_->up_.Set(1);
+        owner_->backoff_.Reset();
+        log::Info("backend stream up", {{"backend", owner_->name_}});
+      }
+    }
+
+    void OnReadDone(bool ok) override {
+      if (!ok) return;  // the stream is ending; OnDone follows
+      Callback cb;
+      {
+        std::lock_guard lock(owner_->mu_);
+        auto it = owner_->pending_.find(reply.correlation_id());
+        if (it != owner_->pending_.end()) {
+          cb = std::move(it->second);
+          owner_->pending_.erase(it);
+        }
+      }
+      if (cb) cb(std::move(reply));
+      reply.Clear();
+      this->StartRead(&reply);
+    }
+
+    void OnWriteDone(bool ok) override {
+      std::lock_guard lock(owner_->mu_);
+      writes.pop_front();
+      if (!ok) {
+        write_failed = true;
+        writing = false;
+        return;
+      }
+      if (!writes.empty()) {
+        this->StartWrite(&writes.front());
+      } else {
+        writing = false;
+      }
+    }
+
+    void OnDone(const grpc::Status& status) override {
+      owner_->OnStreamDone(this, status);
+      delete this;
+    }
+
+    grpc::ClientContext context;
+    Reply reply;
+    std::deque<Request> writes;
+    bool writing = false;
+    bool write_failed = false;
+    bool up = false;
+
+   private:
+    BackendStream* owner_;
+  };
+
+  // With mu_ held.
+  void ConnectLocked() {
+    if (stopping_) return;
+    reactor_ = new Reactor(this);
+    // A dead peer must be noticed even when no request is flowing.
+    reactor_->context.set_wait_for_ready(false);
+    start_(&reactor_->context, reactor_);
+    reactor_->StartRead(&reactor_->reply);
+    reactor_->StartCall();
+    reconnects_.Inc();
+  }
+
+  void OnStreamDone(Reactor* r, const grpc::Status& status) {
+    std::map<uint64_t, Callback> failed;
+    {
+      std::lock_guard lock(mu_);
+      if (reactor_ == r) reactor_ = nullptr;
+      up_.Set(0);
+      failed.swap(pending_);
+      if (!stopping_) {
+        auto delay = backoff_.Next();
+        log::Warn("backend stream down", {{"backend", name_},
+                                          {"error", status.error_message()},
+                                          {"retry_ms", static_cast<int64_t>(delay.count())}});
+        // The timer belongs to its io_context's thread: arm it there.
+        boost::asio::post(timer_.get_executor(), [this, delay] {
+          timer_.expires_after(delay);
+          timer_.async_wait([this](const boost::system::error_code& ec) {
+            if (ec) return;
+            std::lock_guard lock(mu_);
+            if (reactor_ == nullptr) ConnectLocked();
+          });
+        });
+      }
+    }
+    done_cv_.notify_all();
+    for (auto& [id, cb] : failed) cb(absl::UnavailableError(name_ + " stream broke; retry"));
+  }
+
+  const std::string name_;
+  StartCall start_;
+  mutable std::mutex mu_;
+  std::condition_variable done_cv_;
+  boost::asio::steady_timer timer_;
+  Backoff backoff_;
+  Reactor* reactor_ = nullptr;  // owned by gRPC until OnDone
+  std::map<uint64_t, Callback> pending_;
+  uint64_t next_id_ = 0;
+  bool stopping_ = false;
+  Counter& reconnects_;
+  Gauge& up_;
+};
+
+}  // namespace chat::gateway

@@ -1,0 +1,64 @@
+#pragma once
+// What every session of the gateway shares: configuration, backends, rooms, metrics. Built by main;
+// its members are thread-safe.
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+
+#include "common/metrics.h"
+#include "domain/backends.h"
+#include "domain/chat_connection.h"
+#include "domain/jwt_verifier.h"
+#include "domain/room_registry.h"
+#include "gateway_config.h"
+
+namespace chat::gateway {
+
+class WebSocketSession;
+
+// Every open WebSocket session, for stats and for closing them all on shutdown.
+class SessionSet {
+ public:
+  void Add(const std::string& id, std::weak_ptr<WebSocketSession> s);
+  void Remove(const std::string& id);
+  std::vector<std::shared_ptr<WebSocketSession>> All() const;
+  size_t size() const;
+
+ private:
+  mutable std::mutex mu_;
+  std::map<std::string, std::weak_ptr<WebSocketSession>> sessions_;
+};
+
+class GatewayContext {
+ public:
+  GatewayContext(const GatewayConfig& config, MetricsRegistry& metrics, MessagesBackend& messages,
+                 PresenceBackend& presence, RoomFanout& fanout, RoomRegistry& rooms, const JwtVerifier& jwt);
+
+  const GatewayConfig& config;
+  MetricsRegistry& metrics;
+  MessagesBackend& messages;
+  PresenceBackend& presence;
+  RoomFanout& fanout;
+  RoomRegistry& rooms;
+  const JwtVerifier& jwt;
+  ConnectionMetrics connection_metrics;
+  SessionSet sessions;
+  std::atomic<bool> draining{false};
+  std::function<bool()> ready;  // set by main: backends and Redis are up
+
+  Gauge& connections;
+  Counter& connects;
+  Counter& slow_consumers;
+  Counter& frames_out;
+  Counter& http_requests;
+
+  std::string NewConnectionId();
+
+ private:
+  std::atomic<uint64_t> next_id_{0};
+};
+
+}  // namespace chat::gateway

@@ -1,0 +1,168 @@
+#include "transport/websocket_session.h"
+
+#include <boost/asio/post.hpp>
+
+#include "common/log.h"
+#include "transport/gateway_context.h"
+
+namespace chat::gateway {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace websocket = beast::websocket;
+
+WebSocketSession::WebSocketSession(asio::ip::tcp::socket socket, GatewayContext& ctx, ConnectionIdentity identity)
+    : ws_(std::move(socket)), ctx_(ctx), identity_(std::move(identity)) {}
+
+WebSocketSession::~WebSocketSession() = default;
+
+void WebSocketSession::Run(beast::http::request<beast::http::string_body> req) {
+  const auto& cfg = ctx_.config;
+  // Beast pings when the peer is idle for half the timeout and drops it after the whole timeout.
+  websocket::stream_base::timeout t{};
+  t.handshake_timeout = std::chrono::seconds(10);
+  t.idle_timeout = std::chrono::seconds(cfg.heartbeat_seconds * 2);
+  t.keep_alive_pings = true;
+  beast::get_lowest_layer(ws_).expires_never();
+  ws_.set_option(t);
+  ws_.read_message_max(static_cast<size_t>(cfg.frame_limit_bytes));
+  ws_.auto_fragment(false);
+  ws_.set_option(websocket::stream_base::decorator([](websocket::response_type& res) {
+    res.set(beast::http::field::server, "chat-gateway");
+  }));
+  ws_.async_accept(req, [self = shared_from_this()](beast::error_code ec) { self->OnAccept(ec); });
+}
+
+void WebSocketSession::OnAccept(beast::error_code ec) {
+  if (ec) {
+    log::Debug("websocket accept failed", {{"error", ec.message()}});
+    return;
+  }
+  ctx_.connections.Add(1);
+  ctx_.connects.Inc();
+  ctx_.sessions.Add(identity_.connection_id, weak_from_this());
+  std::weak_ptr<WebSocketSession> weak = weak_from_this();
+  auto executor = ws_.get_executor();
+  ChatConnection::Post post = [weak, executor](std::function<void()> fn) {
+    asio::post(executor, [weak, fn = std::move(fn)] {
+      if (auto self = weak.lock(); self && !self->finished_) fn();
+    });
+  };
+  ChatConnection::Send send = [this](std::shared_ptr<const std::string> frame) { Send(std::move(frame)); };
+  ConnectionLimits limits;
+  limits.text_max_bytes = static_cast<size_t>(ctx_.config.text_limit_bytes);
+  limits.heartbeat_seconds = static_cast<uint32_t>(ctx_.config.heartbeat_seconds);
+  limits.send_rate_per_second = static_cast<double>(ctx_.config.send_rate_per_second);
+  limits.send_burst = static_cast<double>(ctx_.config.send_burst);
+  limits.max_rooms = static_cast<size_t>(ctx_.config.max_rooms_per_connection);
+  chat_ = std::make_unique<ChatConnection>(identity_, limits, ctx_.messages, ctx_.presence, ctx_.fanout,
+                                           ctx_.connection_metrics, std::move(post), std::move(send),
+                                           std::weak_ptr<RoomMember>(shared_from_this()));
+  log::Info("connection opened", {{"conn", identity_.connection_id}, {"user", identity_.user}});
+  chat_->Start();
+  DoRead();
+}
+
+void WebSocketSession::DoRead() {
+  ws_.async_read(buffer_, [self = shared_from_this()](beast::error_code ec, size_t n) { self->OnRead(ec, n); });
+}
+
+void WebSocketSession::OnRead(beast::error_code ec, size_t) {
+  if (ec) {
+    // Beast has already answered protocol violations with their close codes: 1009 for a message past
+    // read_message_max, 1007 for invalid UTF-8 in a text message, 1002 for other protocol errors.
+    std::string reason = ec == websocket::error::closed ? "client closed" : ec.message();
+    return Finish(reason);
+  }
+  if (ws_.got_text()) {
+    auto data = buffer_.cdata();
+    chat_->OnText(std::string_view(static_cast<const char*>(data.data()), data.size()));
+  } else {
+    chat_->OnBinary();
+  }
+  buffer_.consume(buffer_.size());
+  if (!finished_) DoRead();
+}
+
+void WebSocketSession::Deliver(std::shared_ptr<const std::string> frame) {
+  asio::post(ws_.get_executor(), [self = shared_from_this(), frame = std::move(frame)]() mutable {
+    self->Send(std::move(frame));
+  });
+}
+
+void WebSocketSession::Send(std::shared_ptr<const std::string> frame) {
+  if (closing_ || finished_) return;
+  queued_bytes_ += frame->size();
+  if (queued_bytes_ > static_cast<size_t>(ctx_.config.outbound_queue_bytes)) {
+    // Like Redis's client-output-buffer-limit: a reader this far behind is cut off; it resumes later.
+    ctx_.slow_consumers.Inc();
+    log::Warn("slow consumer cut off", {{"conn", identity_.connection_id},
+                                       {"queued_bytes", static_cast<int64_t>(queued_bytes_)}});
+    queued_bytes_ -= frame->size();
+    return Close(websocket::close_code::try_again_later, "outbound queue full");
+  }
+  queue_.push_back(std::move(frame));
+  if (queue_.size() > 1) return;
+  DoWrite();
+}
+
+void WebSocketSession::DoWrite() {
+  ws_.text(true);
+  // The handler holds the frame: Finish may clear the queue while the write is in flight.
+  const auto& frame = queue_.front();
+  ws_.async_write(asio::buffer(*frame), [self = shared_from_this(), frame](beast::error_code ec, size_t n) {
+    self->OnWrite(ec, n);
+  });
+}
+
+void WebSocketSession::OnWrite(beast::error_code ec, size_t) {
+  if (ec) return Finish("write failed: " + ec.message());
+  if (finished_) return;
+  ctx_.frames_out.Inc();
+  queued_bytes_ -= queue_.front()->size();
+  queue_.pop_front();
+  if (!queue_.empty()) return DoWrite();
+  if (closing_ && !finished_) {
+    // Flushed; now the close handshake.
+    ws_.async_close(close_reason_, [self = shared_from_this()](beast::error_code) { self->Finish("closed by server"); });
+  }
+}
+
+void WebSocketSession::CloseFromAnyThread(websocket::close_code code, std::string reason) {
+  asio::post(ws_.get_executor(), [self = shared_from_this(), code, reason = std::move(reason)]() mutable {
+    self->Close(code, std::move(reason));
+  });
+}
+
+void WebSocketSession::Close(websocket::close_code code, std::string reason) {
+  if (closing_ || finished_) return;
+  closing_ = true;
+  close_reason_ = websocket::close_reason(code, reason);
+  // A slow consumer is closed at once, dropping its queue; otherwise the queue is flushed first.
+  if (code == websocket::close_code::try_again_later || queue_.empty()) {
+    if (code == websocket::close_code::try_again_later && !queue_.empty()) {
+      // The write in flight must finish before the close frame; drop the rest.
+      while (queue_.size() > 1) {
+        queued_bytes_ -= queue_.back()->size();
+        queue_.pop_back();
+      }
+      return;  // OnWrite sends the close when the in-flight write completes
+    }
+    ws_.async_close(close_reason_, [self = shared_from_this()](beast::error_code) { self->Finish("closed by server"); });
+  }
+}
+
+void WebSocketSession::Finish(std::string_view reason) {
+  if (finished_) return;
+  finished_ = true;
+  if (chat_) {
+    chat_->Close();
+    ctx_.connections.Add(-1);
+    ctx_.sessions.Remove(identity_.connection_id);
+    log::Info("connection closed", {{"conn", identity_.connection_id}, {"reason", reason}});
+  }
+  queue_.clear();
+  queued_bytes_ = 0;
+}
+
+}  // namespace chat::gateway

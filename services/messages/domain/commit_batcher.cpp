@@ -1,0 +1,116 @@
+#include "domain/commit_batcher.h"
+
+#include <chrono>
+
+#include "common/log.h"
+#include "domain/send_batch.h"
+
+namespace chat::messages {
+
+CommitBatcher::CommitBatcher(std::unique_ptr<MessageStore> store, EventPublisher& publisher, size_t batch_max,
+                             size_t queue_max, MetricsRegistry& metrics)
+    : store_(std::move(store)),
+      publisher_(publisher),
+      batch_max_(batch_max),
+      queue_max_(queue_max),
+      batch_size_(metrics.GetHistogram("chat_commit_batch_size", "Messages per group-commit transaction",
+                                       {1, 2, 4, 8, 16, 32, 64, 128, 256, 512})),
+      commit_seconds_(metrics.GetHistogram("chat_commit_duration_seconds",
+                                           "Time to store and publish one batch", LatencyBuckets())),
+      committed_(metrics.GetCounter("chat_messages_committed_total", "Messages stored")),
+      duplicates_(metrics.GetCounter("chat_messages_duplicate_total",
+                                     "Sends answered with an already stored message")),
+      commit_failures_(metrics.GetCounter("chat_commit_failures_total", "Batches that failed to commit")),
+      publish_failures_(metrics.GetCounter("chat_publish_failures_total",
+                                           "Batches whose pub/sub publish failed after commit")) {}
+
+CommitBatcher::~CommitBatcher() { Stop(); }
+
+void CommitBatcher::Start() { writer_ = std::thread([this] { Run(); }); }
+
+void CommitBatcher::Stop() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (writer_.joinable()) writer_.join();
+}
+
+void CommitBatcher::Submit(NewMessage message, Done done) {
+  {
+    std::lock_guard lock(mu_);
+    if (!stopping_ && queue_.size() < queue_max_) {
+      queue_.push_back(Pending{std::move(message), std::move(done)});
+      cv_.notify_one();
+      return;
+    }
+  }
+  done(absl::UnavailableError("messages service is overloaded or stopping"));
+}
+
+void CommitBatcher::Run() {
+  for (;;) {
+    std::vector<Pending> batch;
+    {
+      std::unique_lock lock(mu_);
+      cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+      if (queue_.empty()) return;  // stopping and drained
+      while (!queue_.empty() && batch.size() < batch_max_) {
+        batch.push_back(std::move(queue_.front()));
+        queue_.pop_front();
+      }
+    }
+    CommitOne(batch);
+  }
+}
+
+void CommitBatcher::CommitOne(std::vector<Pending>& batch) {
+  auto started = std::chrono::steady_clock::now();
+  SendBatch plan;
+  for (auto& p : batch) plan.Add(p.message);
+
+  // A conflict with another replica (unique key, deadlock) rolls the whole transaction back; trying again
+  // then finds the other replica's row. A lost connection is retried once the store reconnects.
+  absl::StatusOr<std::vector<absl::StatusOr<AppendOutcome>>> stored;
+  constexpr int kAttempts = 4;
+  for (int attempt = 0; attempt < kAttempts; ++attempt) {
+    stored = store_->AppendBatch(plan.unique());
+    if (stored.ok() || (!absl::IsAborted(stored.status()) && !absl::IsUnavailable(stored.status()))) break;
+    log::Warn("commit retry", {{"attempt", attempt + 1}, {"error", stored.status().ToString()}});
+    std::this_thread::sleep_for(std::chrono::milliseconds(20 << attempt));
+  }
+  if (!stored.ok()) {
+    commit_failures_.Inc();
+    log::Error("commit failed", {{"messages", static_cast<int64_t>(batch.size())},
+                                 {"error", stored.status().ToString()}});
+    absl::Status refused = absl::IsAborted(stored.status()) || absl::IsUnavailable(stored.status())
+                               ? absl::UnavailableError("storage unavailable, retry with the same clientId")
+                               : absl::InternalError("storage error");
+    for (auto& p : batch) p.done(refused);
+    return;
+  }
+
+  std::vector<chat::v1::ChatMessage> fresh;
+  for (const auto& o : *stored) {
+    if (o.ok() && !o->duplicate) fresh.push_back(o->message);
+  }
+  batch_size_.Observe(static_cast<double>(plan.unique().size()));
+  committed_.Inc(fresh.size());
+  if (!fresh.empty()) {
+    // Durable already: a failed publish is logged and counted; gateways fill the gap from storage.
+    if (auto st = publisher_.Publish(fresh); !st.ok()) {
+      publish_failures_.Inc();
+      log::Error("publish after commit failed", {{"error", st.ToString()}});
+    }
+  }
+  commit_seconds_.Observe(
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+  for (size_t i = 0; i < batch.size(); ++i) {
+    auto outcome = plan.OutcomeFor(i, *stored);
+    if (outcome.ok() && outcome->duplicate) duplicates_.Inc();
+    batch[i].done(std::move(outcome));
+  }
+}
+
+}  // namespace chat::messages

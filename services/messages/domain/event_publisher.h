@@ -1,0 +1,19 @@
+#pragma once
+// Where committed messages go next: the rooms' pub/sub channels. Called from the commit writer thread
+// only; implementations may block.
+
+#include <vector>
+
+#include "absl/status/status.h"
+#include "chat/v1/frames.pb.h"
+
+namespace chat::messages {
+
+class EventPublisher {
+ public:
+  virtual ~EventPublisher() = default;
+  // Publishes each message to its room's channel, in the given order.
+  virtual absl::Status Publish(const std::vector<chat::v1::ChatMessage>& messages) = 0;
+};
+
+}  // namespace chat::messages

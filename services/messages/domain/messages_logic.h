@@ -1,0 +1,43 @@
+#pragma once
+// The messages service's requests, validated and routed: sends to the group-commit writer, queries to
+// the query pool. Thread-safe; every method returns at once and calls `done` exactly once, on a
+// storage thread (or on the caller's thread when the request is refused up front).
+
+#include <functional>
+
+#include "chat/v1/messages.pb.h"
+#include "domain/commit_batcher.h"
+#include "domain/query_pool.h"
+
+namespace chat::messages {
+
+struct MessagesLimits {
+  size_t text_max_bytes = 4096;
+  uint32_t history_default = 50;
+  uint32_t history_max = 200;
+};
+
+class MessagesLogic {
+ public:
+  template <typename T>
+  using Done = std::function<void(absl::StatusOr<T>)>;
+
+  MessagesLogic(CommitBatcher& batcher, QueryPool& queries, MessagesLimits limits)
+      : batcher_(batcher), queries_(queries), limits_(limits) {}
+
+  void Join(const chat::v1::JoinRequest& req, Done<chat::v1::JoinReply> done);
+  void Post(const chat::v1::PostMessageRequest& req, Done<chat::v1::PostMessageReply> done);
+  void History(const chat::v1::HistoryRequest& req, Done<chat::v1::HistoryReply> done);
+  void GetRoom(const chat::v1::GetRoomRequest& req, Done<chat::v1::RoomInfo> done);
+  void CreateRoom(const chat::v1::CreateRoomRequest& req, Done<chat::v1::RoomInfo> done);
+
+  // Validation on its own, for tests and callers that check before queueing.
+  absl::Status ValidatePost(const chat::v1::PostMessageRequest& req) const;
+
+ private:
+  CommitBatcher& batcher_;
+  QueryPool& queries_;
+  MessagesLimits limits_;
+};
+
+}  // namespace chat::messages

@@ -1,0 +1,13 @@
+# Writes OUT: a C++ file holding every migrations/NNN_name.sql of DIR as a string, ascending by version.
+file(GLOB sql_files "${DIR}/*.sql")
+list(SORT sql_files)
+set(body "")
+foreach(f ${sql_files})
+  get_filename_component(name ${f} NAME_WE)
+  string(REGEX MATCH "^[0-9]+" version ${name})
+  math(EXPR version "${version} + 0")
+  file(READ ${f} sql)
+  string(APPEND body "      {${version}, \"${name}\", R\"chatsql(${sql})chatsql\"},\n")
+endforeach()
+file(WRITE ${OUT}.tmp "#include \"storage/migrations.h\"\n\nnamespace chat::messages {\n\nconst std::vector<Migration>& AllMigrations() {\n  static const std::vector<Migration> kAll = {\n${body}  };\n  return kAll;\n}\n\n}  // namespace chat::messages\n")
+file(COPY_FILE ${OUT}.tmp ${OUT} ONLY_IF_DIFFERENT)

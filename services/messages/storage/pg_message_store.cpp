@@ -1,0 +1,314 @@
+#include "storage/pg_message_store.h"
+
+#include <algorithm>
+#include <pqxx/pqxx>
+
+#include "absl/strings/str_cat.h"
+#include "common/log.h"
+#include "google/protobuf/util/time_util.h"
+#include "storage/migrations.h"
+
+namespace chat::messages {
+namespace {
+
+using chat::v1::RoomKind;
+
+// Prepared statements: name and SQL side by side.
+constexpr const char* kFindByClientId = "find_by_client_id";
+constexpr const char* kFindByClientIdSql =
+    "SELECT room, seq, id::text, client_id, sender, body, kind, "
+    "(extract(epoch FROM created_at) * 1000000)::bigint "
+    "FROM messages WHERE sender = $1 AND client_id = $2";
+
+constexpr const char* kRoomAccess = "room_access";
+constexpr const char* kRoomAccessSql =
+    "SELECT r.kind, m.user_id IS NOT NULL FROM rooms r "
+    "LEFT JOIN room_members m ON m.room = r.id AND m.user_id = $2 WHERE r.id = $1";
+
+constexpr const char* kNextSeq = "next_seq";
+constexpr const char* kNextSeqSql = "UPDATE rooms SET last_seq = last_seq + 1 WHERE id = $1 RETURNING last_seq";
+
+constexpr const char* kInsertMessage = "insert_message";
+constexpr const char* kInsertMessageSql =
+    "INSERT INTO messages (room, seq, id, sender, client_id, body, kind) "
+    "VALUES ($1, $2, gen_random_uuid(), $3, $4, $5, $6) "
+    "RETURNING id::text, (extract(epoch FROM created_at) * 1000000)::bigint";
+
+constexpr const char* kRoomInfo = "room_info";
+constexpr const char* kRoomInfoSql =
+    "SELECT r.kind, r.last_seq, r.cleared_seq, "
+    "(SELECT count(*) FROM room_members m WHERE m.room = r.id) FROM rooms r WHERE r.id = $1";
+
+constexpr const char* kAddMember = "add_member";
+constexpr const char* kAddMemberSql =
+    "INSERT INTO room_members (room, user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING";
+
+constexpr const char* kCreateRoom = "create_room";
+constexpr const char* kCreateRoomSql = "INSERT INTO rooms (id, kind) VALUES ($1, $2) ON CONFLICT DO NOTHING";
+
+constexpr const char* kHistoryBefore = "history_before";
+constexpr const char* kHistoryBeforeSql =
+    "SELECT room, seq, id::text, client_id, sender, body, kind, "
+    "(extract(epoch FROM created_at) * 1000000)::bigint FROM messages "
+    "WHERE room = $1 AND seq < $2 AND seq > $3 ORDER BY seq DESC LIMIT $4";
+
+constexpr const char* kHistoryAfter = "history_after";
+constexpr const char* kHistoryAfterSql =
+    "SELECT room, seq, id::text, client_id, sender, body, kind, "
+    "(extract(epoch FROM created_at) * 1000000)::bigint FROM messages "
+    "WHERE room = $1 AND seq > $2 AND seq > $3 ORDER BY seq ASC LIMIT $4";
+
+RoomKind KindFromText(const std::string& s) {
+  if (s == "public") return chat::v1::ROOM_KIND_PUBLIC;
+  if (s == "private") return chat::v1::ROOM_KIND_PRIVATE;
+  if (s == "dm") return chat::v1::ROOM_KIND_DM;
+  return chat::v1::ROOM_KIND_UNSPECIFIED;
+}
+
+const char* KindToText(RoomKind k) {
+  switch (k) {
+    case chat::v1::ROOM_KIND_PRIVATE:
+      return "private";
+    case chat::v1::ROOM_KIND_DM:
+      return "dm";
+    default:
+      return "public";
+  }
+}
+
+chat::v1::ChatMessage MessageFromRow(const pqxx::row& r) {
+  chat::v1::ChatMessage m;
+  m.set_room(r[0].as<std::string>());
+  m.set_seq(r[1].as<int64_t>());
+  m.set_id(r[2].as<std::string>());
+  m.set_client_id(r[3].as<std::string>());
+  m.set_from(r[4].as<std::string>());
+  m.set_text(r[5].as<std::string>());
+  m.set_kind(r[6].as<std::string>());
+  *m.mutable_ts() = google::protobuf::util::TimeUtil::MicrosecondsToTimestamp(r[7].as<int64_t>());
+  return m;
+}
+
+absl::StatusOr<chat::v1::RoomInfo> ReadRoomInfo(pqxx::transaction_base& tx, const std::string& room) {
+  pqxx::result r = tx.exec_prepared(kRoomInfo, room);
+  if (r.empty()) return absl::NotFoundError(absl::StrCat("room '", room, "' does not exist"));
+  chat::v1::RoomInfo info;
+  info.set_room(room);
+  info.set_kind(KindFromText(r[0][0].as<std::string>()));
+  info.set_last_seq(r[0][1].as<int64_t>());
+  info.set_cleared_seq(r[0][2].as<int64_t>());
+  info.set_member_count(r[0][3].as<int64_t>());
+  return info;
+}
+
+}  // namespace
+
+PgMessageStore::PgMessageStore(std::string conninfo) : conninfo_(std::move(conninfo)) {}
+PgMessageStore::~PgMessageStore() = default;
+
+absl::Status PgMessageStore::Connect() {
+  try {
+    auto c = std::make_unique<pqxx::connection>(conninfo_);
+    c->prepare(kFindByClientId, kFindByClientIdSql);
+    c->prepare(kRoomAccess, kRoomAccessSql);
+    c->prepare(kNextSeq, kNextSeqSql);
+    c->prepare(kInsertMessage, kInsertMessageSql);
+    c->prepare(kRoomInfo, kRoomInfoSql);
+    c->prepare(kAddMember, kAddMemberSql);
+    c->prepare(kCreateRoom, kCreateRoomSql);
+    c->prepare(kHistoryBefore, kHistoryBeforeSql);
+    c->prepare(kHistoryAfter, kHistoryAfterSql);
+    conn_ = std::move(c);
+    return absl::OkStatus();
+  } catch (const std::exception& e) {
+    conn_.reset();
+    return absl::UnavailableError(absl::StrCat("postgres connect: ", e.what()));
+  }
+}
+
+absl::Status PgMessageStore::EnsureConnected() {
+  if (conn_ && conn_->is_open()) return absl::OkStatus();
+  return Connect();
+}
+
+// Runs fn, turning libpqxx's exceptions into statuses at this boundary. A broken connection is dropped
+// so the next call reconnects.
+template <typename Fn>
+auto PgMessageStore::Guarded(const char* what, Fn&& fn) -> decltype(fn()) {
+  if (auto st = EnsureConnected(); !st.ok()) return st;
+  try {
+    return fn();
+  } catch (const pqxx::broken_connection& e) {
+    conn_.reset();
+    return absl::UnavailableError(absl::StrCat(what, ": connection lost: ", e.what()));
+  } catch (const pqxx::in_doubt_error& e) {
+    conn_.reset();
+    return absl::UnavailableError(absl::StrCat(what, ": commit in doubt: ", e.what()));
+  } catch (const pqxx::unique_violation& e) {
+    return absl::AbortedError(absl::StrCat(what, ": concurrent insert: ", e.what()));
+  } catch (const pqxx::transaction_rollback& e) {
+    return absl::AbortedError(absl::StrCat(what, ": rolled back: ", e.what()));
+  } catch (const pqxx::sql_error& e) {
+    // Postgres shutting down or restarting (57P01 admin_shutdown and friends) is "unavailable".
+    if (e.sqlstate().rfind("57", 0) == 0 || e.sqlstate().rfind("08", 0) == 0) {
+      conn_.reset();
+      return absl::UnavailableError(absl::StrCat(what, ": ", e.what()));
+    }
+    return absl::InternalError(absl::StrCat(what, ": ", e.what()));
+  } catch (const std::exception& e) {
+    if (conn_ && !conn_->is_open()) conn_.reset();
+    return absl::InternalError(absl::StrCat(what, ": ", e.what()));
+  }
+}
+
+absl::StatusOr<std::vector<absl::StatusOr<AppendOutcome>>> PgMessageStore::AppendBatch(
+    const std::vector<NewMessage>& batch) {
+  using Result = absl::StatusOr<std::vector<absl::StatusOr<AppendOutcome>>>;
+  return Guarded("append", [&]() -> Result {
+    std::vector<absl::StatusOr<AppendOutcome>> out(batch.size(), absl::InternalError("unset"));
+    // Rows are locked room by room in name order, so two writers (replicas) never deadlock; a stable
+    // sort keeps each room's messages in arrival order, which is their seq order.
+    std::vector<size_t> order(batch.size());
+    for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+    std::stable_sort(order.begin(), order.end(),
+                     [&](size_t a, size_t b) { return batch[a].room < batch[b].room; });
+    pqxx::work tx(*conn_);
+    for (size_t i : order) {
+      const NewMessage& m = batch[i];
+      pqxx::result existing = tx.exec_prepared(kFindByClientId, m.sender, m.client_id);
+      if (!existing.empty()) {
+        out[i] = AppendOutcome{MessageFromRow(existing[0]), true};
+        continue;
+      }
+      pqxx::result access = tx.exec_prepared(kRoomAccess, m.room, m.sender);
+      if (access.empty()) {
+        out[i] = absl::NotFoundError(absl::StrCat("room '", m.room, "' does not exist"));
+        continue;
+      }
+      bool is_public = access[0][0].as<std::string>() == "public";
+      bool is_member = access[0][1].as<bool>();
+      bool system = m.sender.empty();
+      if (!system && !is_member && !is_public) {
+        out[i] = absl::PermissionDeniedError(absl::StrCat("not a member of '", m.room, "'"));
+        continue;
+      }
+      if (!system && !is_member) tx.exec_prepared(kAddMember, m.room, m.sender);
+      int64_t seq = tx.exec_prepared1(kNextSeq, m.room)[0].as<int64_t>();
+      pqxx::row ins = tx.exec_prepared1(kInsertMessage, m.room, seq, m.sender, m.client_id, m.text,
+                                        system ? "system" : "user");
+      chat::v1::ChatMessage msg;
+      msg.set_room(m.room);
+      msg.set_seq(seq);
+      msg.set_id(ins[0].as<std::string>());
+      msg.set_client_id(m.client_id);
+      msg.set_from(m.sender);
+      msg.set_text(m.text);
+      msg.set_kind(system ? "system" : "user");
+      *msg.mutable_ts() = google::protobuf::util::TimeUtil::MicrosecondsToTimestamp(ins[1].as<int64_t>());
+      out[i] = AppendOutcome{std::move(msg), false};
+    }
+    tx.commit();
+    return out;
+  });
+}
+
+absl::StatusOr<chat::v1::RoomInfo> PgMessageStore::Join(const std::string& room, const std::string& user) {
+  return Guarded("join", [&]() -> absl::StatusOr<chat::v1::RoomInfo> {
+    pqxx::work tx(*conn_);
+    pqxx::result access = tx.exec_prepared(kRoomAccess, room, user);
+    if (access.empty()) return absl::NotFoundError(absl::StrCat("room '", room, "' does not exist"));
+    bool is_public = access[0][0].as<std::string>() == "public";
+    bool is_member = access[0][1].as<bool>();
+    if (!is_member && !is_public) {
+      return absl::PermissionDeniedError(absl::StrCat("not a member of '", room, "'"));
+    }
+    if (!is_member) tx.exec_prepared(kAddMember, room, user);
+    auto info = ReadRoomInfo(tx, room);
+    tx.commit();
+    return info;
+  });
+}
+
+absl::StatusOr<chat::v1::HistoryPage> PgMessageStore::History(const chat::v1::HistoryRequest& req) {
+  return Guarded("history", [&]() -> absl::StatusOr<chat::v1::HistoryPage> {
+    pqxx::read_transaction tx(*conn_);
+    pqxx::result access = tx.exec_prepared(kRoomAccess, req.room(), req.user());
+    if (access.empty()) return absl::NotFoundError(absl::StrCat("room '", req.room(), "' does not exist"));
+    bool is_public = access[0][0].as<std::string>() == "public";
+    if (!req.user().empty() && !is_public && !access[0][1].as<bool>()) {
+      return absl::PermissionDeniedError(absl::StrCat("not a member of '", req.room(), "'"));
+    }
+    auto info = ReadRoomInfo(tx, req.room());
+    if (!info.ok()) return info.status();
+    int64_t limit = std::max<int64_t>(1, req.limit());
+    chat::v1::HistoryPage page;
+    page.set_room(req.room());
+    pqxx::result rows;
+    bool forward = req.before_seq() <= 0 && req.after_seq() > 0;
+    if (forward) {
+      rows = tx.exec_prepared(kHistoryAfter, req.room(), req.after_seq(), info->cleared_seq(), limit + 1);
+    } else {
+      int64_t before = req.before_seq() > 0 ? req.before_seq() : info->last_seq() + 1;
+      rows = tx.exec_prepared(kHistoryBefore, req.room(), before, info->cleared_seq(), limit + 1);
+    }
+    size_t n = std::min<size_t>(rows.size(), static_cast<size_t>(limit));
+    page.set_has_more(rows.size() > n);
+    for (size_t i = 0; i < n; ++i) {
+      // Backward pages come newest first from the index; clients always get ascending seq.
+      const pqxx::row& r = forward ? rows[i] : rows[n - 1 - i];
+      *page.add_messages() = MessageFromRow(r);
+    }
+    return page;
+  });
+}
+
+absl::StatusOr<chat::v1::RoomInfo> PgMessageStore::GetRoom(const std::string& room) {
+  return Guarded("get_room", [&]() -> absl::StatusOr<chat::v1::RoomInfo> {
+    pqxx::read_transaction tx(*conn_);
+    return ReadRoomInfo(tx, room);
+  });
+}
+
+absl::StatusOr<chat::v1::RoomInfo> PgMessageStore::CreateRoom(const std::string& room, chat::v1::RoomKind kind,
+                                                              const std::vector<std::string>& members) {
+  return Guarded("create_room", [&]() -> absl::StatusOr<chat::v1::RoomInfo> {
+    pqxx::work tx(*conn_);
+    tx.exec_prepared(kCreateRoom, room, KindToText(kind));
+    for (const auto& u : members) tx.exec_prepared(kAddMember, room, u);
+    auto info = ReadRoomInfo(tx, room);
+    tx.commit();
+    return info;
+  });
+}
+
+absl::Status ApplyMigrations(const std::string& conninfo) {
+  try {
+    pqxx::connection c(conninfo);
+    pqxx::nontransaction admin(c);
+    // One id for this service's migration lock, arbitrary but fixed.
+    admin.exec("SELECT pg_advisory_lock(727274001)");
+    admin.exec(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, name text NOT NULL, "
+        "applied_at timestamptz NOT NULL DEFAULT now())");
+    pqxx::result done = admin.exec("SELECT version FROM schema_migrations");
+    std::vector<int> applied;
+    for (const auto& r : done) applied.push_back(r[0].as<int>());
+    admin.commit();
+    for (const Migration& m : AllMigrations()) {
+      if (std::find(applied.begin(), applied.end(), m.version) != applied.end()) continue;
+      pqxx::work tx(c);
+      tx.exec(std::string(m.sql));
+      tx.exec_params("INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", m.version,
+                     std::string(m.name));
+      tx.commit();
+      log::Info("migration applied", {{"version", m.version}, {"name", m.name}});
+    }
+    pqxx::nontransaction unlock(c);
+    unlock.exec("SELECT pg_advisory_unlock(727274001)");
+    return absl::OkStatus();
+  } catch (const std::exception& e) {
+    return absl::UnavailableError(absl::StrCat("migrations: ", e.what()));
+  }
+}
+
+}  // namespace chat::messages

@@ -1,0 +1,46 @@
+#pragma once
+// MessageStore on PostgreSQL through libpqxx 6. Owns one connection; not thread-safe: one thread uses
+// an instance at a time (the commit writer, or one worker of the query pool). A broken connection is
+// reopened on the next call.
+
+#include <memory>
+#include <string>
+
+#include "storage/message_store.h"
+
+namespace pqxx {
+class connection_base;
+}
+
+namespace chat::messages {
+
+class PgMessageStore : public MessageStore {
+ public:
+  explicit PgMessageStore(std::string conninfo);
+  ~PgMessageStore() override;
+
+  // Opens the connection and prepares the statements.
+  absl::Status Connect();
+
+  absl::StatusOr<std::vector<absl::StatusOr<AppendOutcome>>> AppendBatch(
+      const std::vector<NewMessage>& batch) override;
+  absl::StatusOr<chat::v1::RoomInfo> Join(const std::string& room, const std::string& user) override;
+  absl::StatusOr<chat::v1::HistoryPage> History(const chat::v1::HistoryRequest& req) override;
+  absl::StatusOr<chat::v1::RoomInfo> GetRoom(const std::string& room) override;
+  absl::StatusOr<chat::v1::RoomInfo> CreateRoom(const std::string& room, chat::v1::RoomKind kind,
+                                                const std::vector<std::string>& members) override;
+
+ private:
+  absl::Status EnsureConnected();
+  template <typename Fn>
+  auto Guarded(const char* what, Fn&& fn) -> decltype(fn());
+
+  std::string conninfo_;
+  std::unique_ptr<pqxx::connection_base> conn_;
+};
+
+// Applies the versioned migrations that are not applied yet, under an advisory lock so replicas
+// starting together do not race. Blocking; call from main before serving.
+absl::Status ApplyMigrations(const std::string& conninfo);
+
+}  // namespace chat::messages

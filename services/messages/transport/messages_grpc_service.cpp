@@ -1,0 +1,126 @@
+#include "transport/messages_grpc_service.h"
+
+#include "common/correlated_stream_reactor.h"
+#include "common/error_codes.h"
+#include "common/log.h"
+
+namespace chat::messages {
+namespace {
+
+using chat::v1::GatewayReply;
+using chat::v1::GatewayRequest;
+
+void SetError(GatewayReply& reply, const absl::Status& st) {
+  reply.mutable_error()->set_code(std::string(ErrorCodeFor(st)));
+  reply.mutable_error()->set_message(std::string(st.message()));
+}
+
+// Turns a domain result into the stream reply with the request's correlation id.
+template <typename T, typename Fill>
+std::function<void(absl::StatusOr<T>)> Answer(uint64_t cid, std::function<void(GatewayReply)> reply, Fill fill) {
+  return [cid, reply = std::move(reply), fill](absl::StatusOr<T> result) {
+    GatewayReply r;
+    r.set_correlation_id(cid);
+    if (result.ok()) {
+      fill(r, std::move(*result));
+    } else {
+      SetError(r, result.status());
+    }
+    reply(std::move(r));
+  };
+}
+
+// One gateway's stream: each request goes to MessagesLogic; the reply carries its correlation id.
+class GatewayStreamReactor : public CorrelatedStreamReactor<GatewayRequest, GatewayReply> {
+ public:
+  GatewayStreamReactor(MessagesLogic& logic, Gauge& streams, Counter& requests)
+      : CorrelatedStreamReactor(streams), logic_(logic), requests_(requests) {
+    Begin();
+  }
+
+ protected:
+  void Handle(const GatewayRequest& req, ReplyFn reply) override {
+    requests_.Inc();
+    uint64_t cid = req.correlation_id();
+    switch (req.body_case()) {
+      case GatewayRequest::kJoin:
+        logic_.Join(req.join(), Answer<chat::v1::JoinReply>(cid, std::move(reply), [](GatewayReply& r, auto v) {
+          *r.mutable_joined() = std::move(v);
+        }));
+        break;
+      case GatewayRequest::kSend:
+        logic_.Post(req.send(), Answer<chat::v1::PostMessageReply>(cid, std::move(reply), [](GatewayReply& r, auto v) {
+          *r.mutable_sent() = std::move(v);
+        }));
+        break;
+      case GatewayRequest::kHistory:
+        logic_.History(req.history(),
+                       Answer<chat::v1::HistoryReply>(cid, std::move(reply), [](GatewayReply& r, auto v) {
+                         *r.mutable_history() = std::move(v);
+                       }));
+        break;
+      default: {
+        GatewayReply r;
+        r.set_correlation_id(cid);
+        SetError(r, absl::InvalidArgumentError("request has no body"));
+        reply(std::move(r));
+      }
+    }
+  }
+
+ private:
+  MessagesLogic& logic_;
+  Counter& requests_;
+};
+
+template <typename T>
+auto FinishWith(grpc::ServerUnaryReactor* reactor, T* out) {
+  return [reactor, out](absl::StatusOr<T> result) {
+    if (result.ok()) *out = std::move(*result);
+    reactor->Finish(ToGrpcStatus(result.status()));
+  };
+}
+
+}  // namespace
+
+MessagesGrpcService::MessagesGrpcService(MessagesLogic& logic, MetricsRegistry& metrics)
+    : logic_(logic),
+      streams_(metrics.GetGauge("chat_gateway_streams", "Open gateway streams")),
+      stream_requests_(metrics.GetCounter("chat_stream_requests_total", "Requests received on gateway streams")) {}
+
+grpc::ServerBidiReactor<GatewayRequest, GatewayReply>* MessagesGrpcService::Connect(grpc::CallbackServerContext*) {
+  return new GatewayStreamReactor(logic_, streams_, stream_requests_);
+}
+
+grpc::ServerUnaryReactor* MessagesGrpcService::PostMessage(grpc::CallbackServerContext* ctx,
+                                                           const chat::v1::PostMessageRequest* req,
+                                                           chat::v1::PostMessageReply* reply) {
+  auto* reactor = ctx->DefaultReactor();
+  logic_.Post(*req, FinishWith(reactor, reply));
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* MessagesGrpcService::History(grpc::CallbackServerContext* ctx,
+                                                       const chat::v1::HistoryRequest* req,
+                                                       chat::v1::HistoryReply* reply) {
+  auto* reactor = ctx->DefaultReactor();
+  logic_.History(*req, FinishWith(reactor, reply));
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* MessagesGrpcService::GetRoom(grpc::CallbackServerContext* ctx,
+                                                       const chat::v1::GetRoomRequest* req, chat::v1::RoomInfo* reply) {
+  auto* reactor = ctx->DefaultReactor();
+  logic_.GetRoom(*req, FinishWith(reactor, reply));
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* MessagesGrpcService::CreateRoom(grpc::CallbackServerContext* ctx,
+                                                          const chat::v1::CreateRoomRequest* req,
+                                                          chat::v1::RoomInfo* reply) {
+  auto* reactor = ctx->DefaultReactor();
+  logic_.CreateRoom(*req, FinishWith(reactor, reply));
+  return reactor;
+}
+
+}  // namespace chat::messages

@@ -1,0 +1,68 @@
+// chat-presence: wiring only. Online state and last seen in Redis.
+
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
+
+#include "common/env_config.h"
+#include "common/log.h"
+#include "common/metrics_http_server.h"
+#include "common/process.h"
+#include "domain/presence_logic.h"
+#include "storage/redis_presence_store.h"
+#include "transport/presence_grpc_service.h"
+
+using namespace chat;
+using namespace chat::presence;
+
+int main() {
+  BlockShutdownSignals();
+  EnvReader env(ProcessEnv());
+  std::string grpc_addr = env.String("PRESENCE_GRPC_ADDR", "0.0.0.0:50052");
+  std::string metrics_addr = env.String("PRESENCE_METRICS_ADDR", "0.0.0.0:9102");
+  std::string redis_addr = env.String("REDIS_ADDR", "127.0.0.1:6379");
+  int64_t ttl = env.Int("PRESENCE_TTL_SECONDS", 30, 2, 3600);
+  int64_t workers = env.Int("PRESENCE_WORKERS", 4, 1, 256);
+  log::Init("presence", env.String("LOG_LEVEL", "info"));
+  auto redis = ParseHostPort(redis_addr);
+  if (!env.status().ok() || !redis.ok()) {
+    log::Error("bad configuration", {{"error", (env.status().ok() ? redis.status() : env.status()).ToString()}});
+    return 2;
+  }
+
+  MetricsRegistry metrics;
+  std::vector<std::unique_ptr<PresenceStore>> stores;
+  for (int64_t i = 0; i < workers; ++i) {
+    stores.push_back(std::make_unique<RedisPresenceStore>(redis->host, redis->port, std::chrono::seconds(ttl)));
+  }
+  PresencePool pool(std::move(stores), 100000);
+  PresenceLogic logic(pool, metrics);
+  pool.Start();
+
+  PresenceGrpcService service(logic, metrics);
+  EnableHealthAndReflection();
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort(grpc_addr, grpc::InsecureServerCredentials(), &port);
+  builder.RegisterService(&service);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (!server || port == 0) {
+    log::Error("cannot listen", {{"addr", grpc_addr}});
+    return 1;
+  }
+  server->GetHealthCheckService()->SetServingStatus(true);
+  MetricsHttpServer metrics_http(metrics, [] { return true; });
+  if (auto st = metrics_http.Start(metrics_addr); !st.ok()) {
+    log::Error("cannot serve metrics", {{"error", st.ToString()}});
+    return 1;
+  }
+  log::Info("presence ready", {{"grpc_port", port}, {"metrics_port", metrics_http.port()}, {"ttl_seconds", ttl}});
+
+  std::string sig = WaitForShutdownSignal();
+  log::Info("shutting down", {{"signal", sig}});
+  server->GetHealthCheckService()->SetServingStatus(false);
+  server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  pool.Stop();
+  metrics_http.Stop();
+  log::Info("stopped");
+  return 0;
+}

@@ -1,0 +1,411 @@
+// Starts the whole chat suite from real binaries for end-to-end tests:
+// PostgreSQL + Redis (tests/support/servers.sh), chat-messages, chat-presence and N chat-gateway
+// replicas from $CHAT_BIN_DIR, each on free 127.0.0.1 ports, sharing one JWT secret.
+//
+//   const stack = await startStack({ gateways: 2 });   // waits for every gateway's /readyz
+//   stack.gateways[0].wsUrl                            // ws://127.0.0.1:PORT/ws
+//   await stack.stopProc('gateway-1'); await stack.startProc('gateway-1');  // SIGTERM; same ports again
+//   await stack.killProc('messages');                  // SIGKILL
+//   await stack.teardown();                            // always: SIGTERM, SIGKILL after a timeout, rm -rf
+//
+// Every process's stdout+stderr goes to <tmpdir>/<name>.log; printLogTails() shows their ends. A
+// process that exits while it should run is recorded in stack.unexpectedExits and its log tail printed.
+import { spawn, execFile, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import crypto from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import { mintToken } from './client.mjs';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+export const REPO_ROOT = path.resolve(here, '..', '..', '..');
+const SERVERS_SH = path.join(REPO_ROOT, 'tests', 'support', 'servers.sh');
+
+// Generous: the binaries may run under AddressSanitizer on 2 cores.
+const START_TIMEOUT_MS = Number(process.env.E2E_START_TIMEOUT_MS || 120_000);
+const STOP_TIMEOUT_MS = Number(process.env.E2E_STOP_TIMEOUT_MS || 15_000);
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// ---- ports ---------------------------------------------------------------------------------------
+
+const handedOut = new Set();
+
+function canListen(port, host) {
+  return new Promise((resolve) => {
+    const srv = net.createServer();
+    srv.once('error', () => resolve(false));
+    srv.listen({ port, host, exclusive: true }, () => srv.close(() => resolve(true)));
+  });
+}
+
+/** A random free TCP port below the kernel's ephemeral range, never the same twice in this process. */
+export async function freePort() {
+  let lo = 20000;
+  let hi = 32000;
+  try {
+    const [elo] = fs.readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
+    if (elo - lo < 2000) {
+      lo = 20000;
+      hi = 60000;
+    } else hi = elo - 1;
+  } catch {
+    /* keep the defaults */
+  }
+  for (let i = 0; i < 500; i++) {
+    const port = lo + crypto.randomInt(hi - lo);
+    if (handedOut.has(port)) continue;
+    if ((await canListen(port, '0.0.0.0')) && (await canListen(port, '127.0.0.1'))) {
+      handedOut.add(port);
+      return port;
+    }
+  }
+  throw new Error('no free port found');
+}
+
+// ---- probes --------------------------------------------------------------------------------------
+
+export function httpGet(port, urlPath, { timeoutMs = 5000, headers = {}, method = 'GET', body } = {}) {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port, path: urlPath, method, headers, timeout: timeoutMs }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (d) => (text += d));
+      res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body: text }));
+    });
+    req.on('timeout', () => req.destroy(new Error(`GET ${urlPath}: timeout`)));
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+function tcpReachable(port, timeoutMs = 1000) {
+  return new Promise((resolve) => {
+    const s = net.connect({ host: '127.0.0.1', port });
+    const done = (ok) => {
+      s.destroy();
+      resolve(ok);
+    };
+    s.setTimeout(timeoutMs, () => done(false));
+    s.once('connect', () => done(true));
+    s.once('error', () => done(false));
+  });
+}
+
+function tail(file, lines = 40) {
+  try {
+    const text = fs.readFileSync(file, 'utf8');
+    return text.split('\n').slice(-lines - 1).join('\n');
+  } catch (e) {
+    return `(no log: ${e.message})`;
+  }
+}
+
+// ---- processes -----------------------------------------------------------------------------------
+
+class Proc {
+  constructor(stack, { name, bin, env, ready }) {
+    this.stack = stack;
+    this.name = name;
+    this.bin = bin;
+    this.env = env;
+    this.ready = ready; // async () => boolean
+    this.logPath = path.join(stack.dir, `${name}.log`);
+    this.child = null;
+    this.exited = null; // promise of {code, signal}
+    this.expectExit = false;
+    this.starts = 0;
+  }
+
+  get running() {
+    return this.child !== null && this.child.exitCode === null && this.child.signalCode === null;
+  }
+
+  spawn() {
+    if (this.running) throw new Error(`${this.name} is already running`);
+    const fd = fs.openSync(this.logPath, 'a');
+    this.starts += 1;
+    fs.writeSync(fd, `\n===== e2e: start #${this.starts} of ${this.name} at ${new Date().toISOString()} =====\n`);
+    const child = spawn(this.bin, [], {
+      cwd: REPO_ROOT,
+      env: { ...process.env, ...this.env },
+      stdio: ['ignore', fd, fd],
+    });
+    fs.closeSync(fd);
+    this.child = child;
+    this.expectExit = false;
+    this.exited = new Promise((resolve) => {
+      child.once('exit', (code, signal) => {
+        if (!this.expectExit) {
+          const what = `${this.name} (pid ${child.pid}) exited unexpectedly: code ${code} signal ${signal}`;
+          this.stack.unexpectedExits.push(what);
+          console.error(`\n!!! ${what}\n--- tail of ${this.logPath}\n${tail(this.logPath)}\n---`);
+        }
+        resolve({ code, signal });
+      });
+      child.once('error', (err) => {
+        this.stack.unexpectedExits.push(`${this.name}: ${err.message}`);
+        resolve({ code: -1, signal: null, error: err });
+      });
+    });
+  }
+
+  async waitReady(timeoutMs = START_TIMEOUT_MS) {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      if (!this.running) {
+        throw new Error(`${this.name} exited during start-up\n--- tail of ${this.logPath}\n${tail(this.logPath)}`);
+      }
+      try {
+        if (await this.ready()) return;
+      } catch {
+        /* not yet */
+      }
+      await sleep(100);
+    }
+    throw new Error(`${this.name} not ready within ${timeoutMs} ms\n--- tail of ${this.logPath}\n${tail(this.logPath)}`);
+  }
+
+  async start() {
+    this.spawn();
+    await this.waitReady();
+  }
+
+  /** SIGTERM (or `signal`), then SIGKILL after timeoutMs. Resolves with {code, signal}. */
+  async stop({ signal = 'SIGTERM', timeoutMs = STOP_TIMEOUT_MS } = {}) {
+    if (!this.child) return null;
+    if (!this.running) return this.exited;
+    this.expectExit = true;
+    this.child.kill(signal);
+    const timer = new Promise((r) => setTimeout(() => r('timeout'), timeoutMs));
+    const first = await Promise.race([this.exited, timer]);
+    if (first === 'timeout') {
+      console.error(`e2e: ${this.name} did not exit ${timeoutMs} ms after ${signal}; sending SIGKILL`);
+      this.child.kill('SIGKILL');
+      const res = await this.exited;
+      return { ...res, forced: true };
+    }
+    return first;
+  }
+
+  kill() {
+    if (!this.running) return this.exited;
+    this.expectExit = true;
+    this.child.kill('SIGKILL');
+    return this.exited;
+  }
+}
+
+// ---- the stack -----------------------------------------------------------------------------------
+
+const liveStacks = new Set();
+
+function emergencyCleanup() {
+  for (const s of liveStacks) s.teardownSync();
+}
+process.once('exit', emergencyCleanup);
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+  process.once(sig, () => {
+    emergencyCleanup();
+    process.exit(128 + (os.constants.signals[sig] ?? 1));
+  });
+}
+
+export class Stack {
+  constructor({ gateways = 2, binDir = process.env.CHAT_BIN_DIR, env = {}, logLevel = process.env.E2E_LOG_LEVEL || 'info' } = {}) {
+    if (!binDir) throw new Error('CHAT_BIN_DIR is not set (the folder holding chat-gateway, chat-messages, chat-presence)');
+    this.binDir = path.resolve(binDir);
+    for (const b of ['chat-gateway', 'chat-messages', 'chat-presence']) {
+      if (!fs.existsSync(path.join(this.binDir, b))) throw new Error(`${b} not found in ${this.binDir}`);
+    }
+    this.nGateways = gateways;
+    this.extraEnv = env;
+    this.logLevel = logLevel;
+    this.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'chat-e2e-'));
+    fs.chmodSync(this.dir, 0o755);
+    this.serversDir = path.join(this.dir, 'servers');
+    this.serversUp = false;
+    this.secret = crypto.randomBytes(32).toString('hex');
+    this.procs = new Map();
+    this.gateways = [];
+    this.unexpectedExits = [];
+    this.tornDown = false;
+    liveStacks.add(this);
+  }
+
+  async start() {
+    try {
+      await this._startServers();
+      await this._defineProcs();
+      await this.proc('messages').start();
+      await this.proc('presence').start();
+      await Promise.all(this.gateways.map((g) => this.proc(g.name).start()));
+      console.log(`e2e: stack up in ${this.dir}: messages :${this.ports.messages}, presence :${this.ports.presence}, ` +
+        `gateways ${this.gateways.map((g) => `:${g.httpPort}`).join(' ')}`);
+      return this;
+    } catch (err) {
+      this.printLogTails();
+      await this.teardown();
+      throw err;
+    }
+  }
+
+  async _startServers() {
+    await new Promise((resolve, reject) => {
+      execFile('bash', [SERVERS_SH, 'start', this.serversDir], { timeout: START_TIMEOUT_MS }, (err, stdout, stderr) => {
+        fs.writeFileSync(path.join(this.dir, 'servers.log'), `${stdout}${stderr}`);
+        if (err) reject(new Error(`servers.sh start failed: ${err.message}\n${stderr}`));
+        else resolve();
+      });
+    });
+    this.serversUp = true;
+    this.serversEnv = {};
+    for (const line of fs.readFileSync(path.join(this.serversDir, 'env'), 'utf8').split('\n')) {
+      const m = /^([A-Z_][A-Z0-9_]*)=(.*)$/.exec(line);
+      if (m) this.serversEnv[m[1]] = m[2];
+    }
+  }
+
+  async _defineProcs() {
+    const common = {
+      LOG_LEVEL: this.logLevel,
+      REDIS_ADDR: this.serversEnv.REDIS_ADDR,
+    };
+    const ports = {
+      messages: await freePort(),
+      messagesMetrics: await freePort(),
+      presence: await freePort(),
+      presenceMetrics: await freePort(),
+    };
+    this.ports = ports;
+    this._add('messages', 'chat-messages', {
+      ...common,
+      MESSAGES_GRPC_ADDR: `127.0.0.1:${ports.messages}`,
+      MESSAGES_METRICS_ADDR: `127.0.0.1:${ports.messagesMetrics}`,
+      DATABASE_URL: this.serversEnv.DATABASE_URL,
+      ...this.extraEnv.messages,
+    }, () => tcpReachable(ports.messages));
+    this._add('presence', 'chat-presence', {
+      ...common,
+      PRESENCE_GRPC_ADDR: `127.0.0.1:${ports.presence}`,
+      PRESENCE_METRICS_ADDR: `127.0.0.1:${ports.presenceMetrics}`,
+      ...this.extraEnv.presence,
+    }, () => tcpReachable(ports.presence));
+    for (let i = 0; i < this.nGateways; i++) {
+      const g = { name: `gateway-${i}`, index: i, httpPort: await freePort(), grpcPort: await freePort() };
+      g.wsUrl = `ws://127.0.0.1:${g.httpPort}/ws`;
+      g.httpUrl = `http://127.0.0.1:${g.httpPort}`;
+      this.gateways.push(g);
+      this._add(g.name, 'chat-gateway', {
+        ...common,
+        GATEWAY_HTTP_ADDR: `127.0.0.1:${g.httpPort}`,
+        GATEWAY_GRPC_ADDR: `127.0.0.1:${g.grpcPort}`,
+        GATEWAY_ID: g.name,
+        GATEWAY_THREADS: '2',
+        MESSAGES_ADDR: `127.0.0.1:${ports.messages}`,
+        PRESENCE_ADDR: `127.0.0.1:${ports.presence}`,
+        JWT_SECRET: this.secret,
+        DEV_LOGIN: '0',
+        WEB_ROOT: path.join(REPO_ROOT, 'services', 'gateway', 'web'),
+        ...this.extraEnv.gateway,
+      }, async () => (await httpGet(g.httpPort, '/readyz', { timeoutMs: 2000 })).status === 200);
+    }
+  }
+
+  _add(name, binName, env, ready) {
+    this.procs.set(name, new Proc(this, { name, bin: path.join(this.binDir, binName), env, ready }));
+  }
+
+  proc(name) {
+    const p = this.procs.get(name);
+    if (!p) throw new Error(`no process named ${name} (have: ${[...this.procs.keys()].join(', ')})`);
+    return p;
+  }
+
+  /** Starts (again, on the same ports and database) a stopped process and waits until it is ready. */
+  startProc(name) {
+    return this.proc(name).start();
+  }
+
+  /** SIGTERM (or opts.signal), then SIGKILL after opts.timeoutMs. Resolves with {code, signal, forced}. */
+  stopProc(name, opts) {
+    return this.proc(name).stop(opts);
+  }
+
+  /** kill -9; resolves when it is gone. */
+  killProc(name) {
+    return this.proc(name).kill();
+  }
+
+  /** Stops `name` gracefully and starts it again on the same ports. */
+  async restartProc(name) {
+    await this.stopProc(name);
+    await this.startProc(name);
+  }
+
+  /** Waits until every gateway answers /readyz with 200. */
+  async waitAllReady(timeoutMs = START_TIMEOUT_MS) {
+    await Promise.all(this.gateways.map((g) => this.proc(g.name).waitReady(timeoutMs)));
+  }
+
+  /** A valid token for user `sub` signed with this stack's JWT_SECRET; opts as in mintToken. */
+  token(sub, opts = {}) {
+    return mintToken(this.secret, { sub, ...opts });
+  }
+
+  printLogTails(lines = 60) {
+    for (const p of this.procs.values()) {
+      console.error(`\n--- tail of ${p.logPath}\n${tail(p.logPath, lines)}`);
+    }
+    const pgLog = path.join(this.serversDir, 'pg', 'postgres.log');
+    if (fs.existsSync(pgLog)) console.error(`\n--- tail of ${pgLog}\n${tail(pgLog, 20)}`);
+  }
+
+  /** Stops everything (gateways first) and removes the temp dir; safe to call twice. */
+  async teardown({ keepDir = process.env.E2E_KEEP === '1' } = {}) {
+    if (this.tornDown) return;
+    this.tornDown = true;
+    const order = [...this.gateways.map((g) => g.name), 'presence', 'messages'].filter((n) => this.procs.has(n));
+    for (const name of order) {
+      const p = this.proc(name);
+      if (p.running) {
+        const res = await p.stop();
+        if (res?.forced) console.error(`e2e: ${name} needed SIGKILL at teardown`);
+      }
+    }
+    if (this.serversUp) {
+      spawnSync('bash', [SERVERS_SH, 'stop', this.serversDir], { stdio: 'inherit', timeout: 120_000 });
+      this.serversUp = false;
+    }
+    if (keepDir) console.error(`e2e: kept logs in ${this.dir}`);
+    else fs.rmSync(this.dir, { recursive: true, force: true });
+    liveStacks.delete(this);
+  }
+
+  /** For process exit: kill -9 everything, stop the servers, synchronously. */
+  teardownSync() {
+    if (this.tornDown) return;
+    this.tornDown = true;
+    for (const p of this.procs.values()) {
+      if (p.running) {
+        p.expectExit = true;
+        try {
+          p.child.kill('SIGKILL');
+        } catch {
+          /* gone */
+        }
+      }
+    }
+    if (this.serversUp) spawnSync('bash', [SERVERS_SH, 'stop', this.serversDir], { stdio: 'ignore', timeout: 60_000 });
+    if (process.env.E2E_KEEP !== '1') fs.rmSync(this.dir, { recursive: true, force: true });
+    liveStacks.delete(this);
+  }
+}
+
+/** Creates and starts a stack; see Stack's constructor for options. */
+export async function startStack(opts) {
+  return new Stack(opts).start();
+}

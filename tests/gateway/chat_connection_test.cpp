@@ -1,0 +1,250 @@
+// ChatConnection driven without sockets: in-process backends stand in for the gRPC streams, so each
+// rule of the protocol is checked on its own. The real path is covered by tests/e2e.
+#include "domain/chat_connection.h"
+
+#include <google/protobuf/util/json_util.h>
+#include <gtest/gtest.h>
+
+namespace chat::gateway {
+namespace {
+
+using chat::v1::GatewayReply;
+using chat::v1::GatewayRequest;
+using chat::v1::ServerFrame;
+
+struct RecordingMessages : MessagesBackend {
+  void Call(GatewayRequest r, Callback<GatewayReply> done) override {
+    requests.push_back(r);
+    callbacks.push_back(std::move(done));
+  }
+  void Answer(size_t i, absl::StatusOr<GatewayReply> reply) { callbacks.at(i)(std::move(reply)); }
+  std::vector<GatewayRequest> requests;
+  std::vector<Callback<GatewayReply>> callbacks;
+};
+
+struct AnsweringPresence : PresenceBackend {
+  void Call(chat::v1::PresenceRequest r, Callback<chat::v1::PresenceReply> done) override {
+    requests.push_back(r);
+    chat::v1::PresenceReply reply;
+    if (r.has_entered()) {
+      reply.mutable_online()->add_users("alice");
+      reply.mutable_online()->add_users("bob");
+    }
+    done(reply);
+  }
+  std::vector<chat::v1::PresenceRequest> requests;
+};
+
+struct RecordingFanout : RoomFanout {
+  void Enter(const std::string& room, const std::string&, std::weak_ptr<RoomMember>,
+             std::function<void(absl::Status)> ready) override {
+    entered.push_back(room);
+    ready(absl::OkStatus());
+  }
+  void Exit(const std::string& room, const std::string&) override { exited.push_back(room); }
+  std::vector<std::string> entered, exited;
+};
+
+class ChatConnectionTest : public ::testing::Test {
+ protected:
+  ChatConnectionTest() : metrics_(registry_) {
+    ConnectionIdentity id{"alice", false, "gw1-1", "gw1"};
+    conn_ = std::make_unique<ChatConnection>(
+        id, ConnectionLimits{}, messages_, presence_, fanout_, metrics_,
+        [](std::function<void()> fn) { fn(); },
+        [this](std::shared_ptr<const std::string> f) {
+          ServerFrame frame;
+          auto st = google::protobuf::util::JsonStringToMessage(*f, &frame);
+          EXPECT_TRUE(st.ok()) << *f;
+          frames_.push_back(frame);
+        },
+        std::weak_ptr<RoomMember>());
+  }
+
+  ServerFrame Last() {
+    EXPECT_FALSE(frames_.empty());
+    return frames_.empty() ? ServerFrame() : frames_.back();
+  }
+
+  void JoinGeneral() {
+    conn_->OnText(R"({"ref":1,"join":{"room":"general"}})");
+    GatewayReply r;
+    r.mutable_joined()->mutable_room()->set_room("general");
+    r.mutable_joined()->mutable_room()->set_last_seq(7);
+    messages_.Answer(messages_.requests.size() - 1, r);
+    ASSERT_TRUE(Last().has_joined());
+  }
+
+  MetricsRegistry registry_;
+  ConnectionMetrics metrics_;
+  RecordingMessages messages_;
+  AnsweringPresence presence_;
+  RecordingFanout fanout_;
+  std::vector<ServerFrame> frames_;
+  std::unique_ptr<ChatConnection> conn_;
+};
+
+TEST_F(ChatConnectionTest, StartReportsPresenceAndWelcomes) {
+  conn_->Start();
+  ASSERT_TRUE(Last().has_welcome());
+  EXPECT_EQ(Last().welcome().user(), "alice");
+  EXPECT_EQ(Last().welcome().connection_id(), "gw1-1");
+  EXPECT_EQ(Last().welcome().heartbeat_seconds(), 15u);
+  ASSERT_EQ(presence_.requests.size(), 1u);
+  EXPECT_EQ(presence_.requests[0].opened().conn().user(), "alice");
+}
+
+TEST_F(ChatConnectionTest, JoinAsksMessagesThenSubscribesThenAnswers) {
+  conn_->OnText(R"({"ref":1,"join":{"room":"general"}})");
+  ASSERT_EQ(messages_.requests.size(), 1u);
+  EXPECT_EQ(messages_.requests[0].join().user(), "alice");
+  EXPECT_TRUE(frames_.empty());  // nothing before messages answers
+  EXPECT_TRUE(fanout_.entered.empty());
+  GatewayReply r;
+  r.mutable_joined()->mutable_room()->set_last_seq(117);
+  messages_.Answer(0, r);
+  EXPECT_EQ(fanout_.entered, std::vector<std::string>{"general"});
+  ServerFrame f = Last();
+  ASSERT_TRUE(f.has_joined());
+  EXPECT_EQ(f.ref(), 1u);
+  EXPECT_EQ(f.joined().room(), "general");
+  EXPECT_EQ(f.joined().last_seq(), 117);
+  EXPECT_EQ(f.joined().online_size(), 2);
+  EXPECT_TRUE(conn_->InRoom("general"));
+}
+
+TEST_F(ChatConnectionTest, JoinOfUnknownRoomIsNotFound) {
+  conn_->OnText(R"({"ref":4,"join":{"room":"nowhere"}})");
+  GatewayReply r;
+  r.mutable_error()->set_code("not_found");
+  r.mutable_error()->set_message("room 'nowhere' does not exist");
+  messages_.Answer(0, r);
+  EXPECT_EQ(Last().ref(), 4u);
+  EXPECT_EQ(Last().error().code(), "not_found");
+  EXPECT_TRUE(fanout_.entered.empty());
+  EXPECT_FALSE(conn_->InRoom("nowhere"));
+}
+
+TEST_F(ChatConnectionTest, BadRoomNameNeverLeavesTheGateway) {
+  conn_->OnText(R"({"ref":4,"join":{"room":"no spaces allowed"}})");
+  EXPECT_EQ(Last().error().code(), "bad_request");
+  EXPECT_TRUE(messages_.requests.empty());
+}
+
+TEST_F(ChatConnectionTest, SendNeedsAJoinedRoom) {
+  conn_->OnText(R"({"ref":2,"send":{"room":"general","clientId":"c1","text":"hi"}})");
+  EXPECT_EQ(Last().error().code(), "forbidden");
+  EXPECT_TRUE(messages_.requests.empty());
+}
+
+TEST_F(ChatConnectionTest, SendIsForwardedAndAcked) {
+  JoinGeneral();
+  conn_->OnText(R"({"ref":2,"send":{"room":"general","clientId":"c1","text":"hello"}})");
+  const auto& req = messages_.requests.back();
+  ASSERT_TRUE(req.has_send());
+  EXPECT_EQ(req.send().sender(), "alice");  // from the token, never from the frame
+  EXPECT_EQ(req.send().client_id(), "c1");
+  GatewayReply r;
+  auto* m = r.mutable_sent()->mutable_message();
+  m->set_room("general");
+  m->set_seq(8);
+  m->set_id("uuid-8");
+  messages_.Answer(messages_.requests.size() - 1, r);
+  ServerFrame f = Last();
+  ASSERT_TRUE(f.has_ack());
+  EXPECT_EQ(f.ref(), 2u);
+  EXPECT_EQ(f.ack().seq(), 8);
+  EXPECT_EQ(f.ack().id(), "uuid-8");
+}
+
+TEST_F(ChatConnectionTest, SendChecksTextAndClientId) {
+  JoinGeneral();
+  size_t before = messages_.requests.size();
+  conn_->OnText(R"({"ref":3,"send":{"room":"general","clientId":"c1","text":")" + std::string(4097, 'x') + R"("}})");
+  EXPECT_EQ(Last().error().code(), "too_large");
+  conn_->OnText(R"({"ref":3,"send":{"room":"general","text":"no client id"}})");
+  EXPECT_EQ(Last().error().code(), "bad_request");
+  conn_->OnText(R"({"ref":3,"send":{"room":"general","clientId":"c1","text":""}})");
+  EXPECT_EQ(Last().error().code(), "bad_request");
+  EXPECT_EQ(messages_.requests.size(), before);
+}
+
+TEST_F(ChatConnectionTest, FloodIsRateLimited) {
+  JoinGeneral();
+  for (int i = 0; i < 20; ++i) {
+    conn_->OnText(R"({"send":{"room":"general","clientId":"c)" + std::to_string(i) + R"(","text":"x"}})");
+  }
+  size_t forwarded = messages_.requests.size();
+  conn_->OnText(R"({"ref":99,"send":{"room":"general","clientId":"c-over","text":"x"}})");
+  EXPECT_EQ(messages_.requests.size(), forwarded);
+  EXPECT_EQ(Last().ref(), 99u);
+  EXPECT_EQ(Last().error().code(), "rate_limited");
+  EXPECT_GT(Last().error().retry_after_ms(), 0u);
+}
+
+TEST_F(ChatConnectionTest, BackendUnavailableIsReported) {
+  JoinGeneral();
+  conn_->OnText(R"({"ref":2,"send":{"room":"general","clientId":"c1","text":"hello"}})");
+  messages_.Answer(messages_.requests.size() - 1, absl::UnavailableError("messages stream broke"));
+  EXPECT_EQ(Last().error().code(), "unavailable");
+  EXPECT_EQ(Last().ref(), 2u);
+}
+
+TEST_F(ChatConnectionTest, MalformedFramesGetBadRequest) {
+  conn_->OnText("{not json");
+  EXPECT_EQ(Last().error().code(), "bad_request");
+  EXPECT_FALSE(Last().has_ref());
+  conn_->OnText(R"({"ref":5})");
+  EXPECT_EQ(Last().error().code(), "bad_request");
+  EXPECT_EQ(Last().ref(), 5u);
+  conn_->OnBinary();
+  EXPECT_EQ(Last().error().code(), "bad_request");
+  conn_->OnText(R"({"ref":7,"ping":{}})");
+  EXPECT_TRUE(Last().has_pong());
+  EXPECT_EQ(Last().ref(), 7u);
+}
+
+TEST_F(ChatConnectionTest, HistoryIsForwardedWithTheUser) {
+  conn_->OnText(R"({"ref":3,"history":{"room":"general","beforeSeq":"120","limit":50}})");
+  const auto& req = messages_.requests.back();
+  EXPECT_EQ(req.history().user(), "alice");
+  EXPECT_EQ(req.history().before_seq(), 120);
+  GatewayReply r;
+  auto* page = r.mutable_history()->mutable_page();
+  page->set_room("general");
+  page->add_messages()->set_seq(119);
+  page->set_has_more(true);
+  messages_.Answer(0, r);
+  ASSERT_TRUE(Last().has_history());
+  EXPECT_EQ(Last().history().messages(0).seq(), 119);
+  EXPECT_TRUE(Last().history().has_more());
+}
+
+TEST_F(ChatConnectionTest, LeaveAndCloseExitRooms) {
+  JoinGeneral();
+  conn_->OnText(R"({"ref":6,"leave":{"room":"general"}})");
+  EXPECT_TRUE(Last().has_left());
+  EXPECT_EQ(fanout_.exited, std::vector<std::string>{"general"});
+  conn_->OnText(R"({"ref":6,"leave":{"room":"general"}})");
+  EXPECT_EQ(Last().error().code(), "not_found");
+  JoinGeneral();
+  conn_->Close();
+  EXPECT_EQ(fanout_.exited.size(), 2u);
+  EXPECT_TRUE(presence_.requests.back().has_closed());
+  size_t n = frames_.size();
+  conn_->OnText(R"({"ref":7,"ping":{}})");
+  EXPECT_EQ(frames_.size(), n);  // closed: nothing more
+}
+
+TEST_F(ChatConnectionTest, LeaveWhileJoiningDropsTheLateAnswer) {
+  conn_->OnText(R"({"ref":1,"join":{"room":"general"}})");
+  conn_->OnText(R"({"ref":2,"leave":{"room":"general"}})");
+  GatewayReply r;
+  r.mutable_joined()->mutable_room()->set_last_seq(1);
+  messages_.Answer(0, r);
+  EXPECT_TRUE(fanout_.entered.empty());
+  EXPECT_FALSE(conn_->InRoom("general"));
+}
+
+}  // namespace
+}  // namespace chat::gateway

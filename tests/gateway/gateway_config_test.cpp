@@ -1,0 +1,46 @@
+#include "gateway_config.h"
+
+#include <gtest/gtest.h>
+
+#include <map>
+
+namespace chat::gateway {
+namespace {
+
+EnvLookup MapEnv(std::map<std::string, std::string> m) {
+  return [m](const std::string& k) -> std::optional<std::string> {
+    auto it = m.find(k);
+    if (it == m.end()) return std::nullopt;
+    return it->second;
+  };
+}
+
+TEST(GatewayConfig, DefaultsOfDesign) {
+  auto c = GatewayConfig::FromEnv(MapEnv({{"JWT_SECRET", "0123456789abcdef"}}));
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->http_addr, "0.0.0.0:8080");
+  EXPECT_EQ(c->grpc_addr, "0.0.0.0:9090");
+  EXPECT_EQ(c->text_limit_bytes, 4096);
+  EXPECT_EQ(c->frame_limit_bytes, 65536);
+  EXPECT_EQ(c->outbound_queue_bytes, 1 << 20);
+  EXPECT_EQ(c->heartbeat_seconds, 15);
+  EXPECT_EQ(c->send_rate_per_second, 10);
+  EXPECT_EQ(c->send_burst, 20);
+  EXPECT_FALSE(c->dev_login);
+  EXPECT_FALSE(c->gateway_id.empty());
+}
+
+TEST(GatewayConfig, RequiresASecretAndSaneLimits) {
+  EXPECT_FALSE(GatewayConfig::FromEnv(MapEnv({})).ok());
+  EXPECT_FALSE(GatewayConfig::FromEnv(MapEnv({{"JWT_SECRET", "short"}})).ok());
+  EXPECT_FALSE(GatewayConfig::FromEnv(
+                   MapEnv({{"JWT_SECRET", "0123456789abcdef"}, {"TEXT_LIMIT_BYTES", "100000"}}))
+                   .ok());
+  EXPECT_FALSE(GatewayConfig::FromEnv(MapEnv({{"JWT_SECRET", "0123456789abcdef"}, {"GATEWAY_ID", "a|b"}})).ok());
+  auto c = GatewayConfig::FromEnv(MapEnv({{"JWT_SECRET", "0123456789abcdef"}, {"DEV_LOGIN", "1"}}));
+  ASSERT_TRUE(c.ok());
+  EXPECT_TRUE(c->dev_login);
+}
+
+}  // namespace
+}  // namespace chat::gateway

@@ -1,0 +1,165 @@
+// PgMessageStore against a real PostgreSQL (started by the ctest fixture).
+#include "storage/pg_message_store.h"
+
+#include <gtest/gtest.h>
+
+#include "support/test_env.h"
+
+namespace chat::messages {
+namespace {
+
+using chat::testing::LoadTestServers;
+using chat::testing::UniqueName;
+
+class PgMessageStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    url_ = LoadTestServers().database_url;
+    ASSERT_TRUE(ApplyMigrations(url_).ok());
+    store_ = std::make_unique<PgMessageStore>(url_);
+    room_ = UniqueName("room");
+    ASSERT_TRUE(store_->CreateRoom(room_, chat::v1::ROOM_KIND_PUBLIC, {}).ok());
+  }
+
+  std::vector<absl::StatusOr<AppendOutcome>> Append(const std::vector<NewMessage>& batch) {
+    auto r = store_->AppendBatch(batch);
+    EXPECT_TRUE(r.ok()) << r.status();
+    return r.ok() ? *r : std::vector<absl::StatusOr<AppendOutcome>>{};
+  }
+
+  std::string url_;
+  std::string room_;
+  std::unique_ptr<PgMessageStore> store_;
+};
+
+TEST_F(PgMessageStoreTest, MigrationsAreIdempotent) {
+  EXPECT_TRUE(ApplyMigrations(url_).ok());
+  EXPECT_TRUE(ApplyMigrations(url_).ok());
+}
+
+TEST_F(PgMessageStoreTest, SeqsStartAtOneAndFollowArrivalOrder) {
+  auto out = Append({{room_, "alice", "a1", "one"}, {room_, "bob", "b1", "two"}, {room_, "alice", "a2", "three"}});
+  ASSERT_EQ(out.size(), 3u);
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(out[i].ok()) << out[i].status();
+    EXPECT_EQ(out[i]->message.seq(), i + 1);
+    EXPECT_FALSE(out[i]->duplicate);
+    EXPECT_EQ(out[i]->message.id().size(), 36u);  // uuid
+  }
+  EXPECT_EQ(out[1]->message.from(), "bob");
+  EXPECT_EQ(out[2]->message.text(), "three");
+  auto info = store_->GetRoom(room_);
+  ASSERT_TRUE(info.ok());
+  EXPECT_EQ(info->last_seq(), 3);
+}
+
+TEST_F(PgMessageStoreTest, RepeatedClientIdReturnsTheFirstMessage) {
+  auto first = Append({{room_, "alice", "dup-1", "original"}});
+  ASSERT_TRUE(first[0].ok());
+  auto again = Append({{room_, "alice", "dup-1", "a different text"}, {room_, "alice", "dup-2", "new"}});
+  ASSERT_TRUE(again[0].ok());
+  EXPECT_TRUE(again[0]->duplicate);
+  EXPECT_EQ(again[0]->message.seq(), first[0]->message.seq());
+  EXPECT_EQ(again[0]->message.id(), first[0]->message.id());
+  EXPECT_EQ(again[0]->message.text(), "original");
+  // The next message takes the next seq: the duplicate consumed none.
+  EXPECT_EQ(again[1]->message.seq(), first[0]->message.seq() + 1);
+}
+
+TEST_F(PgMessageStoreTest, RefusalsDoNotAffectTheRestOfTheBatch) {
+  std::string priv = UniqueName("private");
+  ASSERT_TRUE(store_->CreateRoom(priv, chat::v1::ROOM_KIND_PRIVATE, {"carol"}).ok());
+  auto out = Append({{room_, "alice", UniqueName("c"), "ok"},
+                     {UniqueName("missing"), "alice", UniqueName("c"), "no room"},
+                     {priv, "alice", UniqueName("c"), "not a member"},
+                     {priv, "carol", UniqueName("c"), "member"},
+                     {room_, "alice", UniqueName("c"), "ok too"}});
+  ASSERT_TRUE(out[0].ok());
+  EXPECT_EQ(out[1].status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(out[2].status().code(), absl::StatusCode::kPermissionDenied);
+  ASSERT_TRUE(out[3].ok());
+  EXPECT_EQ(out[3]->message.seq(), 1);
+  ASSERT_TRUE(out[4].ok());
+  EXPECT_EQ(out[4]->message.seq(), 2);
+}
+
+TEST_F(PgMessageStoreTest, SystemMessages) {
+  auto out = Append({{room_, "", "sys-1", "maintenance at noon"}});
+  ASSERT_TRUE(out[0].ok());
+  EXPECT_EQ(out[0]->message.kind(), "system");
+  EXPECT_EQ(out[0]->message.from(), "");
+}
+
+TEST_F(PgMessageStoreTest, HistoryPagesBackwardAndForward) {
+  std::vector<NewMessage> batch;
+  for (int i = 1; i <= 120; ++i) batch.push_back({room_, "alice", "h" + std::to_string(i) + room_, "m" + std::to_string(i)});
+  Append(batch);
+
+  chat::v1::HistoryRequest req;
+  req.set_room(room_);
+  req.set_user("bob");
+  req.set_limit(50);
+  auto page = store_->History(req);
+  ASSERT_TRUE(page.ok()) << page.status();
+  ASSERT_EQ(page->messages_size(), 50);
+  EXPECT_EQ(page->messages(0).seq(), 71);
+  EXPECT_EQ(page->messages(49).seq(), 120);
+  EXPECT_TRUE(page->has_more());
+
+  req.set_before_seq(71);
+  page = store_->History(req);
+  ASSERT_TRUE(page.ok());
+  EXPECT_EQ(page->messages(0).seq(), 21);
+  EXPECT_EQ(page->messages(49).seq(), 70);
+  EXPECT_TRUE(page->has_more());
+
+  req.set_before_seq(21);
+  page = store_->History(req);
+  ASSERT_TRUE(page.ok());
+  ASSERT_EQ(page->messages_size(), 20);
+  EXPECT_EQ(page->messages(0).seq(), 1);
+  EXPECT_EQ(page->messages(0).text(), "m1");
+  EXPECT_FALSE(page->has_more());
+
+  req.set_before_seq(0);
+  req.set_after_seq(100);
+  page = store_->History(req);
+  ASSERT_TRUE(page.ok());
+  ASSERT_EQ(page->messages_size(), 20);
+  EXPECT_EQ(page->messages(0).seq(), 101);
+  EXPECT_FALSE(page->has_more());
+}
+
+TEST_F(PgMessageStoreTest, HistoryOfPrivateRoomNeedsMembership) {
+  std::string priv = UniqueName("private");
+  ASSERT_TRUE(store_->CreateRoom(priv, chat::v1::ROOM_KIND_PRIVATE, {"carol"}).ok());
+  chat::v1::HistoryRequest req;
+  req.set_room(priv);
+  req.set_user("mallory");
+  EXPECT_EQ(store_->History(req).status().code(), absl::StatusCode::kPermissionDenied);
+  req.set_user("carol");
+  EXPECT_TRUE(store_->History(req).ok());
+  req.set_room(UniqueName("missing"));
+  EXPECT_EQ(store_->History(req).status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(PgMessageStoreTest, JoinRules) {
+  auto joined = store_->Join(room_, "dave");
+  ASSERT_TRUE(joined.ok());
+  EXPECT_EQ(joined->member_count(), 1);
+  EXPECT_EQ(store_->Join(room_, "dave")->member_count(), 1);  // idempotent
+  std::string priv = UniqueName("private");
+  ASSERT_TRUE(store_->CreateRoom(priv, chat::v1::ROOM_KIND_PRIVATE, {"carol"}).ok());
+  EXPECT_EQ(store_->Join(priv, "dave").status().code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_TRUE(store_->Join(priv, "carol").ok());
+  EXPECT_EQ(store_->Join(UniqueName("missing"), "dave").status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(PgMessageStoreTest, UnreachableDatabaseIsUnavailable) {
+  PgMessageStore down("postgresql://chat@127.0.0.1:1/chat?connect_timeout=2");
+  auto r = down.GetRoom(room_);
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kUnavailable);
+}
+
+}  // namespace
+}  // namespace chat::messages
