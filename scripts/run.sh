@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2034  # LOG_TAG is read by log() in scripts/lib/infra.sh
 # Runs the whole chat suite locally: PostgreSQL + Redis (data kept in ./.data between runs),
 # chat-messages, chat-presence and one chat-gateway with DEV_LOGIN=1. Ctrl-C stops everything.
 #
@@ -10,7 +11,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
-LOG_TAG=run
+LOG_TAG=run # read by log() in lib/infra.sh
 # shellcheck source=lib/infra.sh
 source scripts/lib/infra.sh
 

@@ -29,9 +29,9 @@ port_is_free() {
 # Prints a random free port in 20000-60000, outside the kernel's ephemeral range when that leaves room
 # (an outgoing connection can otherwise grab the port between our probe and the server's bind).
 pick_free_port() {
-  local lo=20000 hi=60000 elo=32768 ehi=60999 port i
+  local lo=20000 hi=60000 elo=32768 port i
   if [[ -r /proc/sys/net/ipv4/ip_local_port_range ]]; then
-    read -r elo ehi </proc/sys/net/ipv4/ip_local_port_range || true
+    read -r elo _ </proc/sys/net/ipv4/ip_local_port_range || true
   fi
   local below=$((elo - lo))
   for ((i = 0; i < 200; i++)); do

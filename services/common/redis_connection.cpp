@@ -50,7 +50,8 @@ void RedisConnection::Drop() {
 
 absl::Status RedisConnection::EnsureConnected() {
   if (ctx_ != nullptr) return absl::OkStatus();
-  timeval tv{static_cast<time_t>(timeout_.count() / 1000), static_cast<suseconds_t>((timeout_.count() % 1000) * 1000)};
+  timeval tv{static_cast<time_t>(timeout_.count() / 1000),
+             static_cast<suseconds_t>((timeout_.count() % 1000) * 1000)};
   ctx_ = redisConnectWithTimeout(host_.c_str(), port_, tv);
   if (ctx_ == nullptr) return absl::UnavailableError("redis: out of memory");
   if (ctx_->err != 0) {

@@ -55,7 +55,8 @@ absl::Status ValidateRoomName(std::string_view room) {
 
 namespace {
 absl::Status ValidateToken(const char* what, std::string_view v, bool allow_slash) {
-  if (v.empty() || v.size() > 64) return absl::InvalidArgumentError(absl::StrCat(what, " must be 1 to 64 characters"));
+  if (v.empty() || v.size() > 64)
+    return absl::InvalidArgumentError(absl::StrCat(what, " must be 1 to 64 characters"));
   for (char c : v) {
     if (c <= 0x20 || c >= 0x7f || c == '"' || c == '\\' || (!allow_slash && c == '/')) {
       return absl::InvalidArgumentError(absl::StrCat(what, " holds a character that is not allowed"));
@@ -66,7 +67,9 @@ absl::Status ValidateToken(const char* what, std::string_view v, bool allow_slas
 }  // namespace
 
 absl::Status ValidateUserId(std::string_view user) { return ValidateToken("user id", user, false); }
-absl::Status ValidateClientId(std::string_view client_id) { return ValidateToken("clientId", client_id, true); }
+absl::Status ValidateClientId(std::string_view client_id) {
+  return ValidateToken("clientId", client_id, true);
+}
 
 std::string RoomChannel(std::string_view room) { return "chat:room:" + std::string(room); }
 

@@ -36,7 +36,8 @@ absl::StatusOr<GatewayConfig> GatewayConfig::FromEnv(EnvLookup lookup) {
   if (c.jwt_secret.size() < 16) {
     return absl::InvalidArgumentError("JWT_SECRET must be set, at least 16 characters");
   }
-  if (c.gateway_id.find('|') != std::string::npos) return absl::InvalidArgumentError("GATEWAY_ID may not hold '|'");
+  if (c.gateway_id.find('|') != std::string::npos)
+    return absl::InvalidArgumentError("GATEWAY_ID may not hold '|'");
   if (c.text_limit_bytes > c.frame_limit_bytes) {
     return absl::InvalidArgumentError("TEXT_LIMIT_BYTES must not exceed FRAME_LIMIT_BYTES");
   }

@@ -87,7 +87,8 @@ int main() {
   auto messages_stub = chat::v1::Messages::NewStub(messages_channel);
   MessagesStream messages_stream(
       "messages",
-      [&](grpc::ClientContext* c, grpc::ClientBidiReactor<chat::v1::GatewayRequest, chat::v1::GatewayReply>* r) {
+      [&](grpc::ClientContext* c,
+          grpc::ClientBidiReactor<chat::v1::GatewayRequest, chat::v1::GatewayReply>* r) {
         messages_stub->async()->Connect(c, r);
       },
       main_ctx, metrics);
@@ -95,7 +96,8 @@ int main() {
   auto presence_stub = chat::v1::Presence::NewStub(presence_channel);
   PresenceStream presence_stream(
       "presence",
-      [&](grpc::ClientContext* c, grpc::ClientBidiReactor<chat::v1::PresenceRequest, chat::v1::PresenceReply>* r) {
+      [&](grpc::ClientContext* c,
+          grpc::ClientBidiReactor<chat::v1::PresenceRequest, chat::v1::PresenceReply>* r) {
         presence_stub->async()->Connect(c, r);
       },
       main_ctx, metrics);
@@ -107,7 +109,9 @@ int main() {
   auto redis = *ParseHostPort(cfg.redis_addr);
   RedisSubscriber subscriber(
       main_ctx, redis.host, redis.port,
-      [&hub](const std::string& channel, const std::string& payload) { hub.OnChannelMessage(channel, payload); },
+      [&hub](const std::string& channel, const std::string& payload) {
+        hub.OnChannelMessage(channel, payload);
+      },
       metrics);
   hub.Attach(&subscriber);
 
@@ -154,7 +158,8 @@ int main() {
   ctx.draining = true;
   grpc_server->GetHealthCheckService()->SetServingStatus(false);
   listener->Stop();
-  for (auto& s : ctx.sessions.All()) s->CloseFromAnyThread(boost::beast::websocket::close_code::going_away, "shutdown");
+  for (auto& s : ctx.sessions.All())
+    s->CloseFromAnyThread(boost::beast::websocket::close_code::going_away, "shutdown");
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
   while (ctx.connections.Value() > 0 && std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));

@@ -25,14 +25,16 @@ int main() {
   log::Init("presence", env.String("LOG_LEVEL", "info"));
   auto redis = ParseHostPort(redis_addr);
   if (!env.status().ok() || !redis.ok()) {
-    log::Error("bad configuration", {{"error", (env.status().ok() ? redis.status() : env.status()).ToString()}});
+    log::Error("bad configuration",
+               {{"error", (env.status().ok() ? redis.status() : env.status()).ToString()}});
     return 2;
   }
 
   MetricsRegistry metrics;
   std::vector<std::unique_ptr<PresenceStore>> stores;
   for (int64_t i = 0; i < workers; ++i) {
-    stores.push_back(std::make_unique<RedisPresenceStore>(redis->host, redis->port, std::chrono::seconds(ttl)));
+    stores.push_back(
+        std::make_unique<RedisPresenceStore>(redis->host, redis->port, std::chrono::seconds(ttl)));
   }
   PresencePool pool(std::move(stores), 100000);
   PresenceLogic logic(pool, metrics);
@@ -55,7 +57,8 @@ int main() {
     log::Error("cannot serve metrics", {{"error", st.ToString()}});
     return 1;
   }
-  log::Info("presence ready", {{"grpc_port", port}, {"metrics_port", metrics_http.port()}, {"ttl_seconds", ttl}});
+  log::Info("presence ready",
+            {{"grpc_port", port}, {"metrics_port", metrics_http.port()}, {"ttl_seconds", ttl}});
 
   std::string sig = WaitForShutdownSignal();
   log::Info("shutting down", {{"signal", sig}});

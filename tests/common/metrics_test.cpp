@@ -43,7 +43,10 @@ TEST(Metrics, ConcurrentIncrementsAreCounted) {
   MetricsRegistry r;
   Counter& c = r.GetCounter("n_total", "n");
   std::vector<std::thread> ts;
-  for (int i = 0; i < 4; ++i) ts.emplace_back([&] { for (int k = 0; k < 10000; ++k) c.Inc(); });
+  for (int i = 0; i < 4; ++i)
+    ts.emplace_back([&] {
+      for (int k = 0; k < 10000; ++k) c.Inc();
+    });
   for (auto& t : ts) t.join();
   EXPECT_EQ(c.Value(), 40000u);
 }

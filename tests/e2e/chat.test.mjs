@@ -219,8 +219,13 @@ step('(b) after restarting messages, presence and both gateways, history pages r
   const dflt = await c2.call({ history: { room: ROOM } }, 'history');
   assert.equal((dflt.messages ?? []).length, Math.min(50, last), 'default page is 50');
   assert.equal(Number(dflt.messages.at(-1).seq), last, 'default page is the newest');
-  const capped = await c2.call({ history: { room: ROOM, limit: 1000 } }, 'history');
-  assert.ok((capped.messages ?? []).length <= 200, `limit is capped at 200 (got ${(capped.messages ?? []).length})`);
+  const capped = await c2.request({ history: { room: ROOM, limit: 1000 } });
+  if (capped.history) {
+    const n = (capped.history.messages ?? []).length;
+    assert.ok(n <= 200, `limit is capped at 200 (got ${n})`);
+  } else {
+    assert.equal(capped.error?.code, 'bad_request', `limit 1000: a page of at most 200 or bad_request (got ${JSON.stringify(capped)})`);
+  }
 
   // Live fan-out across replicas works again after the restart.
   const x = await connect('restart-x', 0);
@@ -313,6 +318,21 @@ step('(c) bad input gets errors, never a crash, while another user\'s messages k
     assert.ok(big.closeInfo?.code === 1009 || bigErr?.error?.code === 'too_large',
       `70 KB frame: close 1009 or too_large (close ${JSON.stringify(big.closeInfo)}, frame ${JSON.stringify(bigErr)})`);
     check(`70 KB frame -> ${big.closeInfo ? `close ${big.closeInfo.code}` : 'too_large'}`);
+
+    // A binary frame is not part of the JSON protocol: bad_request, and the connection stays usable.
+    const bin = await connect('peggy', 0);
+    bin.ws.send(Buffer.from('{"ref":1,"ping":{}}'), { binary: true });
+    const binErr = await bin.waitFor((f) => f.error, DEFAULT_TIMEOUT_MS, 'answer to a binary frame');
+    assert.equal(binErr.error.code, 'bad_request', `binary frame (got ${JSON.stringify(binErr)})`);
+    assert.ok((await bin.request({ ping: {} })).pong, 'still answers after a binary frame');
+    check('binary frame -> bad_request, connection kept');
+
+    // Invalid UTF-8 in a text frame: close 1007 (RFC 6455), and the gateway lives on.
+    const utf = await connect('quentin', 1);
+    utf.ws.send(Buffer.from([0x7b, 0x22, 0xff, 0xfe, 0x22, 0x7d]), { binary: false });
+    await utf.closed.catch(() => {});
+    assert.equal(utf.closeInfo?.code, 1007, `invalid UTF-8: close 1007 (got ${JSON.stringify(utf.closeInfo)})`);
+    check('invalid UTF-8 text frame -> close 1007');
 
     // Tokens.
     assert.equal(await upgradeStatus(g0.httpPort, '/ws'), 401, 'no token');

@@ -160,7 +160,8 @@ TEST_F(ChatConnectionTest, SendIsForwardedAndAcked) {
 TEST_F(ChatConnectionTest, SendChecksTextAndClientId) {
   JoinGeneral();
   size_t before = messages_.requests.size();
-  conn_->OnText(R"({"ref":3,"send":{"room":"general","clientId":"c1","text":")" + std::string(4097, 'x') + R"("}})");
+  conn_->OnText(R"({"ref":3,"send":{"room":"general","clientId":"c1","text":")" + std::string(4097, 'x') +
+                R"("}})");
   EXPECT_EQ(Last().error().code(), "too_large");
   conn_->OnText(R"({"ref":3,"send":{"room":"general","text":"no client id"}})");
   EXPECT_EQ(Last().error().code(), "bad_request");

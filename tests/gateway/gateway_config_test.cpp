@@ -33,10 +33,11 @@ TEST(GatewayConfig, DefaultsOfDesign) {
 TEST(GatewayConfig, RequiresASecretAndSaneLimits) {
   EXPECT_FALSE(GatewayConfig::FromEnv(MapEnv({})).ok());
   EXPECT_FALSE(GatewayConfig::FromEnv(MapEnv({{"JWT_SECRET", "short"}})).ok());
-  EXPECT_FALSE(GatewayConfig::FromEnv(
-                   MapEnv({{"JWT_SECRET", "0123456789abcdef"}, {"TEXT_LIMIT_BYTES", "100000"}}))
-                   .ok());
-  EXPECT_FALSE(GatewayConfig::FromEnv(MapEnv({{"JWT_SECRET", "0123456789abcdef"}, {"GATEWAY_ID", "a|b"}})).ok());
+  EXPECT_FALSE(
+      GatewayConfig::FromEnv(MapEnv({{"JWT_SECRET", "0123456789abcdef"}, {"TEXT_LIMIT_BYTES", "100000"}}))
+          .ok());
+  EXPECT_FALSE(
+      GatewayConfig::FromEnv(MapEnv({{"JWT_SECRET", "0123456789abcdef"}, {"GATEWAY_ID", "a|b"}})).ok());
   auto c = GatewayConfig::FromEnv(MapEnv({{"JWT_SECRET", "0123456789abcdef"}, {"DEV_LOGIN", "1"}}));
   ASSERT_TRUE(c.ok());
   EXPECT_TRUE(c->dev_login);

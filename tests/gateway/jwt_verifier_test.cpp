@@ -54,8 +54,8 @@ TEST(Jwt, WrongKeyIsRefused) {
 
 TEST(Jwt, AlgNoneAndGarbageAreRefused) {
   JwtVerifier v(kSecret, 0);
-  std::string none = B64(R"({"alg":"none","typ":"JWT"})") + "." +
-                     B64(R"({"sub":"alice","exp":1900000000})") + ".";
+  std::string none =
+      B64(R"({"alg":"none","typ":"JWT"})") + "." + B64(R"({"sub":"alice","exp":1900000000})") + ".";
   EXPECT_FALSE(v.Verify(none, kNow).ok());
   EXPECT_FALSE(v.Verify("", kNow).ok());
   EXPECT_FALSE(v.Verify("not.a.token", kNow).ok());

@@ -1,7 +1,5 @@
 // RedisSubscriber (hiredis async on Asio) against a real Redis: confirmed subscriptions, delivery,
 // unsubscribe, and a resubscribe that races an unsubscribe.
-#include "transport/redis_subscriber.h"
-
 #include <gtest/gtest.h>
 
 #include <boost/asio/io_context.hpp>
@@ -10,6 +8,7 @@
 
 #include "common/redis_connection.h"
 #include "support/test_env.h"
+#include "transport/redis_subscriber.h"
 
 namespace chat::gateway {
 namespace {
@@ -32,9 +31,11 @@ class SubscriberTest : public ::testing::Test {
         metrics_);
     thread_ = std::thread([this] { ioc_.run(); });
     sub_->Start();
-    for (int i = 0; i < 200 && !sub_->connected(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    for (int i = 0; i < 200 && !sub_->connected(); ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
     ASSERT_TRUE(sub_->connected());
-    pub_ = std::make_unique<RedisConnection>(servers_.redis_host, servers_.redis_port, std::chrono::milliseconds(2000));
+    pub_ = std::make_unique<RedisConnection>(servers_.redis_host, servers_.redis_port,
+                                             std::chrono::milliseconds(2000));
   }
   void TearDown() override {
     sub_->Stop();
@@ -47,7 +48,8 @@ class SubscriberTest : public ::testing::Test {
     std::promise<absl::Status> p;
     sub_->Subscribe(ch, [&p](absl::Status st) { p.set_value(st); });
     auto f = p.get_future();
-    if (f.wait_for(std::chrono::seconds(10)) != std::future_status::ready) return absl::DeadlineExceededError("no answer");
+    if (f.wait_for(std::chrono::seconds(10)) != std::future_status::ready)
+      return absl::DeadlineExceededError("no answer");
     return f.get();
   }
   int64_t Publish(const std::string& ch, const std::string& payload) {
@@ -100,7 +102,9 @@ TEST_F(SubscriberTest, UnsubscribeStopsDelivery) {
   int64_t receivers = 1;
   for (int i = 0; i < 200 && receivers != 0; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    receivers = Publish(UniqueName("chat:room:other"), "x") >= 0 ? pub_->Command({"PUBSUB", "NUMSUB", ch})->elements[1].integer : -1;
+    receivers = Publish(UniqueName("chat:room:other"), "x") >= 0
+                    ? pub_->Command({"PUBSUB", "NUMSUB", ch})->elements[1].integer
+                    : -1;
   }
   EXPECT_EQ(receivers, 0);
 }
@@ -122,7 +126,8 @@ TEST_F(SubscriberTest, ResubscribeRacingUnsubscribeEndsSubscribed) {
 
 TEST_F(SubscriberTest, UnreachableRedisAnswersUnavailable) {
   boost::asio::io_context ioc;
-  RedisSubscriber down(ioc, "127.0.0.1", 1, [](const std::string&, const std::string&) {}, metrics_);
+  RedisSubscriber down(
+      ioc, "127.0.0.1", 1, [](const std::string&, const std::string&) {}, metrics_);
   down.Start();
   ioc.run_for(std::chrono::milliseconds(200));
   EXPECT_FALSE(down.connected());

@@ -1,7 +1,5 @@
 // Group commit against a real PostgreSQL: gap-free seqs under concurrent senders, also with two
 // writers (two messages replicas) on one room, and idempotent sends racing each other.
-#include "domain/commit_batcher.h"
-
 #include <gtest/gtest.h>
 
 #include <future>
@@ -9,6 +7,7 @@
 #include <set>
 #include <thread>
 
+#include "domain/commit_batcher.h"
 #include "storage/pg_message_store.h"
 #include "support/test_env.h"
 
@@ -41,14 +40,15 @@ class CommitBatcherTest : public ::testing::Test {
   }
 
   std::unique_ptr<CommitBatcher> MakeBatcher(RecordingPublisher& pub) {
-    auto b = std::make_unique<CommitBatcher>(std::make_unique<PgMessageStore>(url_), pub, 64, 100000, metrics_);
+    auto b =
+        std::make_unique<CommitBatcher>(std::make_unique<PgMessageStore>(url_), pub, 64, 100000, metrics_);
     b->Start();
     return b;
   }
 
   // Sends `per_thread` messages from each of `threads` threads, spread over the batchers; waits for all.
-  std::vector<absl::StatusOr<AppendOutcome>> SendConcurrently(std::vector<CommitBatcher*> batchers, int threads,
-                                                              int per_thread) {
+  std::vector<absl::StatusOr<AppendOutcome>> SendConcurrently(std::vector<CommitBatcher*> batchers,
+                                                              int threads, int per_thread) {
     std::vector<std::promise<absl::StatusOr<AppendOutcome>>> promises(threads * per_thread);
     std::vector<std::thread> ts;
     for (int t = 0; t < threads; ++t) {
@@ -56,7 +56,8 @@ class CommitBatcherTest : public ::testing::Test {
         for (int i = 0; i < per_thread; ++i) {
           int k = t * per_thread + i;
           batchers[k % batchers.size()]->Submit(
-              {room_, room_ + "-user" + std::to_string(t), "c" + std::to_string(i), "text " + std::to_string(k)},
+              {room_, room_ + "-user" + std::to_string(t), "c" + std::to_string(i),
+               "text " + std::to_string(k)},
               [&promises, k](absl::StatusOr<AppendOutcome> o) { promises[k].set_value(std::move(o)); });
         }
       });
@@ -92,7 +93,8 @@ TEST_F(CommitBatcherTest, ConcurrentSendersGetGapFreeSeqs) {
   batcher->Stop();
   // Published after commit, each once, in seq order.
   ASSERT_EQ(pub.published.size(), outcomes.size());
-  for (size_t i = 0; i < pub.published.size(); ++i) EXPECT_EQ(pub.published[i].seq(), static_cast<int64_t>(i + 1));
+  for (size_t i = 0; i < pub.published.size(); ++i)
+    EXPECT_EQ(pub.published[i].seq(), static_cast<int64_t>(i + 1));
   auto& sizes = metrics_.GetHistogram("chat_commit_batch_size", "", {});
   EXPECT_LE(sizes.Count(), outcomes.size());
 }
@@ -111,8 +113,9 @@ TEST_F(CommitBatcherTest, RacingDuplicatesStoreOneMessage) {
   constexpr int kSends = 20;
   std::vector<std::promise<absl::StatusOr<AppendOutcome>>> promises(kSends);
   for (int i = 0; i < kSends; ++i) {
-    (i % 2 ? a : b)->Submit({room_, "alice", room_ + "-same-client-id", "hello"},
-                            [&promises, i](absl::StatusOr<AppendOutcome> o) { promises[i].set_value(std::move(o)); });
+    (i % 2 ? a : b)
+        ->Submit({room_, "alice", room_ + "-same-client-id", "hello"},
+                 [&promises, i](absl::StatusOr<AppendOutcome> o) { promises[i].set_value(std::move(o)); });
   }
   int firsts = 0;
   std::set<std::string> ids;
@@ -134,24 +137,24 @@ TEST_F(CommitBatcherTest, StopFinishesQueuedSends) {
   auto batcher = MakeBatcher(pub);
   std::atomic<int> done{0};
   for (int i = 0; i < 100; ++i) {
-    batcher->Submit({room_, "alice", room_ + "-stop-" + std::to_string(i), "x"}, [&](absl::StatusOr<AppendOutcome> o) {
-      EXPECT_TRUE(o.ok()) << o.status();
-      ++done;
-    });
+    batcher->Submit({room_, "alice", room_ + "-stop-" + std::to_string(i), "x"},
+                    [&](absl::StatusOr<AppendOutcome> o) {
+                      EXPECT_TRUE(o.ok()) << o.status();
+                      ++done;
+                    });
   }
   batcher->Stop();
   EXPECT_EQ(done.load(), 100);
   bool refused = false;
-  batcher->Submit({room_, "alice", "late", "x"}, [&](absl::StatusOr<AppendOutcome> o) {
-    refused = absl::IsUnavailable(o.status());
-  });
+  batcher->Submit({room_, "alice", "late", "x"},
+                  [&](absl::StatusOr<AppendOutcome> o) { refused = absl::IsUnavailable(o.status()); });
   EXPECT_TRUE(refused);
 }
 
 TEST_F(CommitBatcherTest, DatabaseDownAnswersUnavailable) {
   RecordingPublisher pub;
-  CommitBatcher down(std::make_unique<PgMessageStore>("postgresql://chat@127.0.0.1:1/chat?connect_timeout=1"), pub,
-                     64, 100, metrics_);
+  CommitBatcher down(std::make_unique<PgMessageStore>("postgresql://chat@127.0.0.1:1/chat?connect_timeout=1"),
+                     pub, 64, 100, metrics_);
   down.Start();
   std::promise<absl::Status> p;
   down.Submit({room_, "alice", "x", "y"}, [&](absl::StatusOr<AppendOutcome> o) { p.set_value(o.status()); });

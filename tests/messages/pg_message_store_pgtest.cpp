@@ -1,8 +1,7 @@
 // PgMessageStore against a real PostgreSQL (started by the ctest fixture).
-#include "storage/pg_message_store.h"
-
 #include <gtest/gtest.h>
 
+#include "storage/pg_message_store.h"
 #include "support/test_env.h"
 
 namespace chat::messages {
@@ -38,7 +37,8 @@ TEST_F(PgMessageStoreTest, MigrationsAreIdempotent) {
 }
 
 TEST_F(PgMessageStoreTest, SeqsStartAtOneAndFollowArrivalOrder) {
-  auto out = Append({{room_, "alice", "a1", "one"}, {room_, "bob", "b1", "two"}, {room_, "alice", "a2", "three"}});
+  auto out =
+      Append({{room_, "alice", "a1", "one"}, {room_, "bob", "b1", "two"}, {room_, "alice", "a2", "three"}});
   ASSERT_EQ(out.size(), 3u);
   for (int i = 0; i < 3; ++i) {
     ASSERT_TRUE(out[i].ok()) << out[i].status();
@@ -92,7 +92,8 @@ TEST_F(PgMessageStoreTest, SystemMessages) {
 
 TEST_F(PgMessageStoreTest, HistoryPagesBackwardAndForward) {
   std::vector<NewMessage> batch;
-  for (int i = 1; i <= 120; ++i) batch.push_back({room_, "alice", "h" + std::to_string(i) + room_, "m" + std::to_string(i)});
+  for (int i = 1; i <= 120; ++i)
+    batch.push_back({room_, "alice", "h" + std::to_string(i) + room_, "m" + std::to_string(i)});
   Append(batch);
 
   chat::v1::HistoryRequest req;

@@ -1,9 +1,8 @@
 // RedisPresenceStore against a real Redis (started by the ctest fixture).
-#include "storage/redis_presence_store.h"
-
 #include <gtest/gtest.h>
 
 #include "common/redis_connection.h"
+#include "storage/redis_presence_store.h"
 #include "support/test_env.h"
 
 namespace chat::presence {
@@ -83,6 +82,13 @@ TEST_F(PresenceStoreTest, DeadGatewaysConnectionsDropOut) {
   ASSERT_TRUE(ttl.ok());
   EXPECT_GT(ttl->integer, 0);
   EXPECT_LE(ttl->integer, 30);
+}
+
+TEST_F(PresenceStoreTest, EnteringCountsAsAHeartbeat) {
+  // The first connection of a new gateway may enter a room before its open or heartbeat is seen.
+  auto online = store_->Enter(Conn(gw_a_, "1", alice_), room_);
+  ASSERT_TRUE(online.ok());
+  EXPECT_EQ(*online, std::vector<std::string>{alice_});
 }
 
 TEST_F(PresenceStoreTest, RedisDownIsUnavailable) {

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2034  # LOG_TAG is read by log() in scripts/lib/infra.sh
 # Throwaway PostgreSQL + Redis for tests.
 #
 #   servers.sh start DIR   creates DIR, starts PostgreSQL (data in DIR/pg, trust auth, fsync off,
@@ -6,13 +7,14 @@
 #                          (DIR/redis, free port, nothing on disk), waits until both accept connections,
 #                          and writes DIR/env (KEY=VALUE lines: DATABASE_URL, REDIS_ADDR, PG_PORT,
 #                          REDIS_PORT, PG_BIN, PG_DATA). Exit 0 when both run; on failure it stops what
-#                          it started and exits non-zero.
+#                          it started and exits non-zero. Leftovers of an interrupted run in DIR are
+#                          stopped and removed first.
 #   servers.sh stop DIR    stops both (best effort, always exits 0) and removes DIR.
 #
 # Several copies may run at once with different DIRs. As root, PostgreSQL runs as the "postgres" user.
 set -euo pipefail
 
-LOG_TAG=servers.sh
+LOG_TAG=servers.sh # read by log() in scripts/lib/infra.sh
 # shellcheck source=../../scripts/lib/infra.sh
 source "$(cd "$(dirname "${BASH_SOURCE[0]}")/../../scripts/lib" && pwd)/infra.sh"
 
@@ -39,9 +41,13 @@ stop_all() {
 
 start_all() {
   local d=$1
+  if [[ -e "$d/pg" || -e "$d/env" || -e "$d/redis" ]]; then
+    # Left over by a run that was interrupted before its stop: DIR is ours, so clear it.
+    log "stopping and removing leftovers in $d"
+    stop_all "$d"
+  fi
   mkdir -p "$d"
   d=$(cd "$d" && pwd)
-  [[ ! -e "$d/pg" && ! -e "$d/env" ]] || die "$d already holds servers; stop them first"
   chmod 0755 "$d"
 
   local pg_bin data

@@ -35,8 +35,8 @@ class RoomFanout {
   virtual ~RoomFanout() = default;
   // Adds the member; `ready` runs (on some thread) once the room's channel subscription is confirmed, or
   // with an error if it cannot be made.
-  virtual void Enter(const std::string& room, const std::string& connection_id, std::weak_ptr<RoomMember> member,
-                     std::function<void(absl::Status)> ready) = 0;
+  virtual void Enter(const std::string& room, const std::string& connection_id,
+                     std::weak_ptr<RoomMember> member, std::function<void(absl::Status)> ready) = 0;
   virtual void Exit(const std::string& room, const std::string& connection_id) = 0;
 };
 

@@ -11,9 +11,7 @@ namespace {
 using chat::v1::ClientFrame;
 using chat::v1::ServerFrame;
 
-absl::Status ReplyStatus(const chat::v1::Error& e) {
-  return StatusFromErrorCode(e.code(), e.message());
-}
+absl::Status ReplyStatus(const chat::v1::Error& e) { return StatusFromErrorCode(e.code(), e.message()); }
 
 std::string_view FrameTypeName(ClientFrame::BodyCase c) {
   switch (c) {
@@ -45,7 +43,8 @@ std::string_view FrameTypeName(ClientFrame::BodyCase c) {
 ConnectionMetrics::ConnectionMetrics(MetricsRegistry& m)
     : registry(m),
       frames_bad(m.GetCounter("chat_frames_invalid_total", "Client frames refused as malformed")),
-      rate_limited(m.GetCounter("chat_send_rate_limited_total", "Sends refused by the per-connection rate limit")) {}
+      rate_limited(
+          m.GetCounter("chat_send_rate_limited_total", "Sends refused by the per-connection rate limit")) {}
 
 Counter& ConnectionMetrics::FrameIn(ClientFrame::BodyCase type) {
   return registry.GetCounter("chat_frames_in_total", "Client frames received by type",
@@ -56,9 +55,10 @@ Counter& ConnectionMetrics::Error(std::string_view code) {
   return registry.GetCounter("chat_errors_total", "Error frames sent by code", {{"code", std::string(code)}});
 }
 
-ChatConnection::ChatConnection(ConnectionIdentity identity, ConnectionLimits limits, MessagesBackend& messages,
-                               PresenceBackend& presence, RoomFanout& fanout, ConnectionMetrics& metrics, Post post,
-                               Send send, std::weak_ptr<RoomMember> self)
+ChatConnection::ChatConnection(ConnectionIdentity identity, ConnectionLimits limits,
+                               MessagesBackend& messages, PresenceBackend& presence, RoomFanout& fanout,
+                               ConnectionMetrics& metrics, Post post, Send send,
+                               std::weak_ptr<RoomMember> self)
     : identity_(std::move(identity)),
       limits_(limits),
       messages_(messages),
@@ -83,7 +83,8 @@ void ChatConnection::Start() {
   *req.mutable_opened()->mutable_conn() = Ref();
   presence_.Call(std::move(req), [conn = identity_.connection_id](absl::StatusOr<chat::v1::PresenceReply> r) {
     if (!r.ok() || r->has_error()) {
-      log::Warn("presence open failed", {{"conn", conn}, {"error", r.ok() ? r->error().message() : r.status().ToString()}});
+      log::Warn("presence open failed",
+                {{"conn", conn}, {"error", r.ok() ? r->error().message() : r.status().ToString()}});
     }
   });
   ServerFrame f;
@@ -99,7 +100,8 @@ void ChatConnection::Reply(std::optional<uint32_t> ref, ServerFrame frame) {
   send_(std::make_shared<const std::string>(EncodeServerFrame(frame)));
 }
 
-void ChatConnection::ReplyError(std::optional<uint32_t> ref, const absl::Status& status, uint32_t retry_after_ms) {
+void ChatConnection::ReplyError(std::optional<uint32_t> ref, const absl::Status& status,
+                                uint32_t retry_after_ms) {
   std::string_view code = ErrorCodeFor(status);
   metrics_.Error(code).Inc();
   send_(std::make_shared<const std::string>(
@@ -141,9 +143,9 @@ void ChatConnection::OnText(std::string_view text) {
     }
     default:
       // typing, resume, read and openDm are part of protocol v1 but not served by this version yet.
-      return ReplyError(parsed.ref, absl::InvalidArgumentError(absl::StrCat(
-                                        "'", std::string(FrameTypeName(f.body_case())),
-                                        "' is not supported by this gateway version yet")));
+      return ReplyError(parsed.ref, absl::InvalidArgumentError(
+                                        absl::StrCat("'", std::string(FrameTypeName(f.body_case())),
+                                                     "' is not supported by this gateway version yet")));
   }
 }
 
@@ -155,7 +157,8 @@ void ChatConnection::HandleJoin(std::optional<uint32_t> ref, const chat::v1::Joi
     return ReplyError(ref, absl::InvalidArgumentError("a join of this room is in progress"));
   }
   if (it == rooms_.end() && rooms_.size() >= limits_.max_rooms) {
-    return ReplyError(ref, absl::InvalidArgumentError(absl::StrCat("at most ", limits_.max_rooms, " rooms per connection")));
+    return ReplyError(ref, absl::InvalidArgumentError(
+                               absl::StrCat("at most ", limits_.max_rooms, " rooms per connection")));
   }
   bool rejoin = it != rooms_.end();
   if (!rejoin) rooms_[room] = RoomState::kJoining;
@@ -163,7 +166,8 @@ void ChatConnection::HandleJoin(std::optional<uint32_t> ref, const chat::v1::Joi
   chat::v1::GatewayRequest req;
   req.mutable_join()->set_room(room);
   req.mutable_join()->set_user(identity_.user);
-  messages_.Call(std::move(req), [this, post = post_, ref, room, rejoin](absl::StatusOr<chat::v1::GatewayReply> r) {
+  messages_.Call(std::move(req), [this, post = post_, ref, room,
+                                  rejoin](absl::StatusOr<chat::v1::GatewayReply> r) {
     post([this, ref, room, rejoin, r = std::move(r)]() mutable {
       if (!rooms_.count(room)) return;  // left meanwhile
       absl::Status st = r.ok() ? (r->has_error() ? ReplyStatus(r->error()) : absl::OkStatus()) : r.status();
@@ -174,35 +178,37 @@ void ChatConnection::HandleJoin(std::optional<uint32_t> ref, const chat::v1::Joi
       chat::v1::RoomInfo info = r->joined().room();
       // Subscribe (or join the subscription) before answering, so every message committed after the
       // answer reaches this connection.
-      fanout_.Enter(room, identity_.connection_id, self_, [this, post = post_, ref, room, info](absl::Status ready) {
-        post([this, ref, room, info, ready] {
-          if (!rooms_.count(room)) return;
-          if (!ready.ok()) {
-            ExitRoom(room);
-            return ReplyError(ref, absl::UnavailableError("cannot subscribe to the room now, retry"));
-          }
-          chat::v1::PresenceRequest preq;
-          *preq.mutable_entered()->mutable_conn() = Ref();
-          preq.mutable_entered()->set_room(room);
-          presence_.Call(std::move(preq), [this, post = post_, ref, room, info](absl::StatusOr<chat::v1::PresenceReply> pr) {
-            post([this, ref, room, info, pr = std::move(pr)] {
+      fanout_.Enter(
+          room, identity_.connection_id, self_, [this, post = post_, ref, room, info](absl::Status ready) {
+            post([this, ref, room, info, ready] {
               if (!rooms_.count(room)) return;
-              rooms_[room] = RoomState::kJoined;
-              ServerFrame f;
-              auto* j = f.mutable_joined();
-              j->set_room(room);
-              j->set_last_seq(info.last_seq());
-              if (pr.ok() && !pr->has_error()) {
-                for (const auto& u : pr->online().users()) j->add_online(u);
-              } else {
-                // Presence being down must not stop chat: the list is just empty.
-                log::Warn("presence enter failed", {{"conn", identity_.connection_id}, {"room", room}});
+              if (!ready.ok()) {
+                ExitRoom(room);
+                return ReplyError(ref, absl::UnavailableError("cannot subscribe to the room now, retry"));
               }
-              Reply(ref, std::move(f));
+              chat::v1::PresenceRequest preq;
+              *preq.mutable_entered()->mutable_conn() = Ref();
+              preq.mutable_entered()->set_room(room);
+              presence_.Call(std::move(preq), [this, post = post_, ref, room,
+                                               info](absl::StatusOr<chat::v1::PresenceReply> pr) {
+                post([this, ref, room, info, pr = std::move(pr)] {
+                  if (!rooms_.count(room)) return;
+                  rooms_[room] = RoomState::kJoined;
+                  ServerFrame f;
+                  auto* j = f.mutable_joined();
+                  j->set_room(room);
+                  j->set_last_seq(info.last_seq());
+                  if (pr.ok() && !pr->has_error()) {
+                    for (const auto& u : pr->online().users()) j->add_online(u);
+                  } else {
+                    // Presence being down must not stop chat: the list is just empty.
+                    log::Warn("presence enter failed", {{"conn", identity_.connection_id}, {"room", room}});
+                  }
+                  Reply(ref, std::move(f));
+                });
+              });
             });
           });
-        });
-      });
     });
   });
 }
@@ -227,13 +233,16 @@ void ChatConnection::HandleLeave(std::optional<uint32_t> ref, const chat::v1::Le
 
 void ChatConnection::HandleSend(std::optional<uint32_t> ref, const chat::v1::SendMessage& send) {
   if (auto st = ValidateRoomName(send.room()); !st.ok()) return ReplyError(ref, st);
-  if (!InRoom(send.room())) return ReplyError(ref, absl::PermissionDeniedError("join the room before sending"));
+  if (!InRoom(send.room()))
+    return ReplyError(ref, absl::PermissionDeniedError("join the room before sending"));
   if (auto st = ValidateClientId(send.client_id()); !st.ok()) return ReplyError(ref, st);
   if (send.text().empty()) return ReplyError(ref, absl::InvalidArgumentError("text is empty"));
   if (send.text().size() > limits_.text_max_bytes) {
-    return ReplyError(ref, absl::OutOfRangeError(absl::StrCat("text is over ", limits_.text_max_bytes, " bytes")));
+    return ReplyError(ref,
+                      absl::OutOfRangeError(absl::StrCat("text is over ", limits_.text_max_bytes, " bytes")));
   }
-  if (!IsValidUtf8(send.text())) return ReplyError(ref, absl::InvalidArgumentError("text is not valid UTF-8"));
+  if (!IsValidUtf8(send.text()))
+    return ReplyError(ref, absl::InvalidArgumentError("text is not valid UTF-8"));
   uint32_t retry_ms = 0;
   if (!limiter_.TryAcquire(SendLimiter::Clock::now(), retry_ms)) {
     metrics_.rate_limited.Inc();

@@ -49,8 +49,8 @@ class ChatConnection {
   using Send = std::function<void(std::shared_ptr<const std::string>)>;
 
   ChatConnection(ConnectionIdentity identity, ConnectionLimits limits, MessagesBackend& messages,
-                 PresenceBackend& presence, RoomFanout& fanout, ConnectionMetrics& metrics, Post post, Send send,
-                 std::weak_ptr<RoomMember> self);
+                 PresenceBackend& presence, RoomFanout& fanout, ConnectionMetrics& metrics, Post post,
+                 Send send, std::weak_ptr<RoomMember> self);
 
   // Reports the connection to presence and sends `welcome`.
   void Start();

@@ -14,7 +14,8 @@ std::optional<uint32_t> ReadRef(std::string_view text) {
   google::protobuf::util::JsonParseOptions opts;
   if (!google::protobuf::util::JsonStringToMessage(std::string(text), &s, opts).ok()) return std::nullopt;
   auto it = s.fields().find("ref");
-  if (it == s.fields().end() || it->second.kind_case() != google::protobuf::Value::kNumberValue) return std::nullopt;
+  if (it == s.fields().end() || it->second.kind_case() != google::protobuf::Value::kNumberValue)
+    return std::nullopt;
   double v = it->second.number_value();
   if (v < 0 || v > 4294967295.0 || std::floor(v) != v) return std::nullopt;
   return static_cast<uint32_t>(v);

@@ -33,7 +33,8 @@ absl::StatusOr<Identity> JwtVerifier::Verify(std::string_view token, int64_t now
                       static_cast<int>(secret_.size()));
   JwtPtr jwt(raw);
   if (rc != 0 || !jwt) return absl::UnauthenticatedError("invalid token");
-  if (jwt_get_alg(jwt.get()) != JWT_ALG_HS256) return absl::UnauthenticatedError("token algorithm must be HS256");
+  if (jwt_get_alg(jwt.get()) != JWT_ALG_HS256)
+    return absl::UnauthenticatedError("token algorithm must be HS256");
 
   Identity id;
   const char* sub = jwt_get_grant(jwt.get(), "sub");
@@ -49,7 +50,8 @@ absl::StatusOr<Identity> JwtVerifier::Verify(std::string_view token, int64_t now
 
   errno = 0;
   long nbf = jwt_get_grant_int(jwt.get(), "nbf");
-  if (errno != ENOENT && nbf > 0 && now_unix + skew_ < nbf) return absl::UnauthenticatedError("token not valid yet");
+  if (errno != ENOENT && nbf > 0 && now_unix + skew_ < nbf)
+    return absl::UnauthenticatedError("token not valid yet");
 
   errno = 0;
   int admin = jwt_get_grant_bool(jwt.get(), "admin");

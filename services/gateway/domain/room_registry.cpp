@@ -2,7 +2,8 @@
 
 namespace chat::gateway {
 
-bool RoomRegistry::Add(const std::string& room, const std::string& connection_id, std::weak_ptr<RoomMember> member) {
+bool RoomRegistry::Add(const std::string& room, const std::string& connection_id,
+                       std::weak_ptr<RoomMember> member) {
   std::lock_guard lock(mu_);
   auto& members = rooms_[room];
   bool first = members.empty();

@@ -7,7 +7,8 @@
 
 namespace chat::gateway {
 
-grpc::ServerUnaryReactor* AdminGrpcService::Stats(grpc::CallbackServerContext* ctx, const chat::v1::StatsRequest*,
+grpc::ServerUnaryReactor* AdminGrpcService::Stats(grpc::CallbackServerContext* ctx,
+                                                  const chat::v1::StatsRequest*,
                                                   chat::v1::StatsReply* reply) {
   reply->set_gateway(ctx_.config.gateway_id);
   reply->set_connections(ctx_.connections.Value());

@@ -37,7 +37,8 @@ class BackendStream {
         backoff_(std::chrono::milliseconds(100), std::chrono::seconds(5)),
         reconnects_(metrics.GetCounter("chat_backend_stream_reconnects_total", "Backend stream (re)connects",
                                        {{"backend", name_}})),
-        up_(metrics.GetGauge("chat_backend_stream_up", "1 while the backend stream is up", {{"backend", name_}})) {}
+        up_(metrics.GetGauge("chat_backend_stream_up", "1 while the backend stream is up",
+                             {{"backend", name_}})) {}
 
   ~BackendStream() { Stop(); }
 

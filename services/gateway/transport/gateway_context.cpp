@@ -29,7 +29,8 @@ size_t SessionSet::size() const {
 }
 
 GatewayContext::GatewayContext(const GatewayConfig& cfg, MetricsRegistry& m, MessagesBackend& msgs,
-                               PresenceBackend& pres, RoomFanout& fan, RoomRegistry& rms, const JwtVerifier& j)
+                               PresenceBackend& pres, RoomFanout& fan, RoomRegistry& rms,
+                               const JwtVerifier& j)
     : config(cfg),
       metrics(m),
       messages(msgs),

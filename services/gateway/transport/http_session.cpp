@@ -54,7 +54,8 @@ std::string JsonError(std::string_view code, std::string_view message) {
 }
 
 int64_t NowUnix() {
-  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
 }
 
 }  // namespace
@@ -125,7 +126,8 @@ void HttpSession::Upgrade() {
     res.keep_alive(false);
     Write(std::move(res));
   };
-  if (ctx_.draining.load()) return reject(http::status::service_unavailable, "unavailable", "gateway is draining");
+  if (ctx_.draining.load())
+    return reject(http::status::service_unavailable, "unavailable", "gateway is draining");
   std::string_view target(req.target().data(), req.target().size());
   auto auth_header = req[http::field::authorization];
   std::string token = ExtractToken(target, std::string_view(auth_header.data(), auth_header.size()));
@@ -183,7 +185,8 @@ HttpSession::Response HttpSession::Handle(const Request& req) {
       } else {
         auto admin_it = body.fields().find("admin");
         bool admin = admin_it != body.fields().end() && admin_it->second.bool_value();
-        auto token = ctx_.jwt.Mint(user_it->second.string_value(), admin, NowUnix(), ctx_.config.dev_token_ttl_seconds);
+        auto token = ctx_.jwt.Mint(user_it->second.string_value(), admin, NowUnix(),
+                                   ctx_.config.dev_token_ttl_seconds);
         if (!token.ok()) {
           json(http::status::bad_request, JsonError("bad_request", std::string(token.status().message())));
         } else {
@@ -198,9 +201,9 @@ HttpSession::Response HttpSession::Handle(const Request& req) {
     }
   } else if (path == "/ws") {
     json(http::status::bad_request, JsonError("bad_request", "WebSocket upgrade required"));
-  } else if (const StaticFiles::File* f = (req.method() == http::verb::get || req.method() == http::verb::head)
-                                              ? files_.Find(path)
-                                              : nullptr) {
+  } else if (const StaticFiles::File* f =
+                 (req.method() == http::verb::get || req.method() == http::verb::head) ? files_.Find(path)
+                                                                                       : nullptr) {
     res.set(http::field::content_type, f->content_type);
     res.set(http::field::cache_control, "no-cache");
     res.body() = f->body;

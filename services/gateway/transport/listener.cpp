@@ -43,16 +43,17 @@ void Listener::Stop() {
 
 void Listener::DoAccept() {
   asio::io_context& target = *contexts_[next_++ % contexts_.size()];
-  acceptor_.async_accept(target, [self = shared_from_this()](boost::system::error_code ec, tcp::socket socket) {
-    if (ec == asio::error::operation_aborted || !self->acceptor_.is_open()) return;
-    if (!ec) {
-      socket.set_option(tcp::no_delay(true), ec);
-      std::make_shared<HttpSession>(std::move(socket), self->ctx_, self->files_)->Run();
-    } else {
-      log::Warn("accept failed", {{"error", ec.message()}});
-    }
-    self->DoAccept();
-  });
+  acceptor_.async_accept(
+      target, [self = shared_from_this()](boost::system::error_code ec, tcp::socket socket) {
+        if (ec == asio::error::operation_aborted || !self->acceptor_.is_open()) return;
+        if (!ec) {
+          socket.set_option(tcp::no_delay(true), ec);
+          std::make_shared<HttpSession>(std::move(socket), self->ctx_, self->files_)->Run();
+        } else {
+          log::Warn("accept failed", {{"error", ec.message()}});
+        }
+        self->DoAccept();
+      });
 }
 
 }  // namespace chat::gateway

@@ -3,8 +3,8 @@
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
 
-#include <boost/asio/post.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/post.hpp>
 #include <future>
 
 #include "common/log.h"
@@ -29,22 +29,24 @@ struct RedisSubscriber::Watch : std::enable_shared_from_this<RedisSubscriber::Wa
   void ArmRead() {
     if (reading || !alive || !want_read) return;
     reading = true;
-    sd.async_wait(asio::posix::stream_descriptor::wait_read, [self = shared_from_this()](boost::system::error_code ec) {
-      self->reading = false;
-      if (!self->alive || ec == asio::error::operation_aborted) return;
-      redisAsyncHandleRead(self->ac);
-      self->ArmRead();
-    });
+    sd.async_wait(asio::posix::stream_descriptor::wait_read,
+                  [self = shared_from_this()](boost::system::error_code ec) {
+                    self->reading = false;
+                    if (!self->alive || ec == asio::error::operation_aborted) return;
+                    redisAsyncHandleRead(self->ac);
+                    self->ArmRead();
+                  });
   }
   void ArmWrite() {
     if (writing || !alive || !want_write) return;
     writing = true;
-    sd.async_wait(asio::posix::stream_descriptor::wait_write, [self = shared_from_this()](boost::system::error_code ec) {
-      self->writing = false;
-      if (!self->alive || ec == asio::error::operation_aborted) return;
-      redisAsyncHandleWrite(self->ac);
-      self->ArmWrite();
-    });
+    sd.async_wait(asio::posix::stream_descriptor::wait_write,
+                  [self = shared_from_this()](boost::system::error_code ec) {
+                    self->writing = false;
+                    if (!self->alive || ec == asio::error::operation_aborted) return;
+                    redisAsyncHandleWrite(self->ac);
+                    self->ArmWrite();
+                  });
   }
   void Cleanup() {
     alive = false;
@@ -224,7 +226,9 @@ void RedisSubscriber::HandleReply(redisReply* r) {
 }
 
 void RedisSubscriber::Subscribe(const std::string& channel, std::function<void(absl::Status)> ready) {
-  asio::post(ioc_, [this, channel, ready = std::move(ready)]() mutable { SubscribeHere(channel, std::move(ready)); });
+  asio::post(ioc_, [this, channel, ready = std::move(ready)]() mutable {
+    SubscribeHere(channel, std::move(ready));
+  });
 }
 
 void RedisSubscriber::Unsubscribe(const std::string& channel) {

@@ -11,14 +11,17 @@ namespace chat::gateway {
 
 RoomHub::RoomHub(RoomRegistry& registry, MetricsRegistry& metrics)
     : registry_(registry),
-      deliveries_(metrics.GetCounter("chat_fanout_deliveries_total", "Frames queued on local members by fan-out")),
+      deliveries_(
+          metrics.GetCounter("chat_fanout_deliveries_total", "Frames queued on local members by fan-out")),
       events_(metrics.GetCounter("chat_fanout_events_total", "Room events received for fan-out")),
-      bad_events_(metrics.GetCounter("chat_fanout_bad_events_total", "Room events that could not be decoded")),
+      bad_events_(
+          metrics.GetCounter("chat_fanout_bad_events_total", "Room events that could not be decoded")),
       delivery_latency_(metrics.GetHistogram("chat_message_fanout_latency_seconds",
-                                             "From commit timestamp to fan-out on this gateway", LatencyBuckets())) {}
+                                             "From commit timestamp to fan-out on this gateway",
+                                             LatencyBuckets())) {}
 
-void RoomHub::Enter(const std::string& room, const std::string& connection_id, std::weak_ptr<RoomMember> member,
-                    std::function<void(absl::Status)> ready) {
+void RoomHub::Enter(const std::string& room, const std::string& connection_id,
+                    std::weak_ptr<RoomMember> member, std::function<void(absl::Status)> ready) {
   registry_.Add(room, connection_id, std::move(member));
   subscriber_->Subscribe(RoomChannel(room), std::move(ready));
 }

@@ -11,7 +11,8 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace websocket = beast::websocket;
 
-WebSocketSession::WebSocketSession(asio::ip::tcp::socket socket, GatewayContext& ctx, ConnectionIdentity identity)
+WebSocketSession::WebSocketSession(asio::ip::tcp::socket socket, GatewayContext& ctx,
+                                   ConnectionIdentity identity)
     : ws_(std::move(socket)), ctx_(ctx), identity_(std::move(identity)) {}
 
 WebSocketSession::~WebSocketSession() = default;
@@ -27,9 +28,8 @@ void WebSocketSession::Run(beast::http::request<beast::http::string_body> req) {
   ws_.set_option(t);
   ws_.read_message_max(static_cast<size_t>(cfg.frame_limit_bytes));
   ws_.auto_fragment(false);
-  ws_.set_option(websocket::stream_base::decorator([](websocket::response_type& res) {
-    res.set(beast::http::field::server, "chat-gateway");
-  }));
+  ws_.set_option(websocket::stream_base::decorator(
+      [](websocket::response_type& res) { res.set(beast::http::field::server, "chat-gateway"); }));
   ws_.async_accept(req, [self = shared_from_this()](beast::error_code ec) { self->OnAccept(ec); });
 }
 
@@ -64,7 +64,8 @@ void WebSocketSession::OnAccept(beast::error_code ec) {
 }
 
 void WebSocketSession::DoRead() {
-  ws_.async_read(buffer_, [self = shared_from_this()](beast::error_code ec, size_t n) { self->OnRead(ec, n); });
+  ws_.async_read(buffer_,
+                 [self = shared_from_this()](beast::error_code ec, size_t n) { self->OnRead(ec, n); });
 }
 
 void WebSocketSession::OnRead(beast::error_code ec, size_t) {
@@ -96,8 +97,8 @@ void WebSocketSession::Send(std::shared_ptr<const std::string> frame) {
   if (queued_bytes_ > static_cast<size_t>(ctx_.config.outbound_queue_bytes)) {
     // Like Redis's client-output-buffer-limit: a reader this far behind is cut off; it resumes later.
     ctx_.slow_consumers.Inc();
-    log::Warn("slow consumer cut off", {{"conn", identity_.connection_id},
-                                       {"queued_bytes", static_cast<int64_t>(queued_bytes_)}});
+    log::Warn("slow consumer cut off",
+              {{"conn", identity_.connection_id}, {"queued_bytes", static_cast<int64_t>(queued_bytes_)}});
     queued_bytes_ -= frame->size();
     return Close(websocket::close_code::try_again_later, "outbound queue full");
   }
@@ -124,7 +125,8 @@ void WebSocketSession::OnWrite(beast::error_code ec, size_t) {
   if (!queue_.empty()) return DoWrite();
   if (closing_ && !finished_) {
     // Flushed; now the close handshake.
-    ws_.async_close(close_reason_, [self = shared_from_this()](beast::error_code) { self->Finish("closed by server"); });
+    ws_.async_close(close_reason_,
+                    [self = shared_from_this()](beast::error_code) { self->Finish("closed by server"); });
   }
 }
 
@@ -148,7 +150,8 @@ void WebSocketSession::Close(websocket::close_code code, std::string reason) {
       }
       return;  // OnWrite sends the close when the in-flight write completes
     }
-    ws_.async_close(close_reason_, [self = shared_from_this()](beast::error_code) { self->Finish("closed by server"); });
+    ws_.async_close(close_reason_,
+                    [self = shared_from_this()](beast::error_code) { self->Finish("closed by server"); });
   }
 }
 

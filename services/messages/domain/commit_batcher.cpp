@@ -26,7 +26,9 @@ CommitBatcher::CommitBatcher(std::unique_ptr<MessageStore> store, EventPublisher
 
 CommitBatcher::~CommitBatcher() { Stop(); }
 
-void CommitBatcher::Start() { writer_ = std::thread([this] { Run(); }); }
+void CommitBatcher::Start() {
+  writer_ = std::thread([this] { Run(); });
+}
 
 void CommitBatcher::Stop() {
   {
@@ -82,8 +84,8 @@ void CommitBatcher::CommitOne(std::vector<Pending>& batch) {
   }
   if (!stored.ok()) {
     commit_failures_.Inc();
-    log::Error("commit failed", {{"messages", static_cast<int64_t>(batch.size())},
-                                 {"error", stored.status().ToString()}});
+    log::Error("commit failed",
+               {{"messages", static_cast<int64_t>(batch.size())}, {"error", stored.status().ToString()}});
     absl::Status refused = absl::IsAborted(stored.status()) || absl::IsUnavailable(stored.status())
                                ? absl::UnavailableError("storage unavailable, retry with the same clientId")
                                : absl::InternalError("storage error");
@@ -104,8 +106,7 @@ void CommitBatcher::CommitOne(std::vector<Pending>& batch) {
       log::Error("publish after commit failed", {{"error", st.ToString()}});
     }
   }
-  commit_seconds_.Observe(
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+  commit_seconds_.Observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
   for (size_t i = 0; i < batch.size(); ++i) {
     auto outcome = plan.OutcomeFor(i, *stored);
     if (outcome.ok() && outcome->duplicate) duplicates_.Inc();

@@ -26,7 +26,8 @@ constexpr const char* kRoomAccessSql =
     "LEFT JOIN room_members m ON m.room = r.id AND m.user_id = $2 WHERE r.id = $1";
 
 constexpr const char* kNextSeq = "next_seq";
-constexpr const char* kNextSeqSql = "UPDATE rooms SET last_seq = last_seq + 1 WHERE id = $1 RETURNING last_seq";
+constexpr const char* kNextSeqSql =
+    "UPDATE rooms SET last_seq = last_seq + 1 WHERE id = $1 RETURNING last_seq";
 
 constexpr const char* kInsertMessage = "insert_message";
 constexpr const char* kInsertMessageSql =
@@ -269,7 +270,8 @@ absl::StatusOr<chat::v1::RoomInfo> PgMessageStore::GetRoom(const std::string& ro
   });
 }
 
-absl::StatusOr<chat::v1::RoomInfo> PgMessageStore::CreateRoom(const std::string& room, chat::v1::RoomKind kind,
+absl::StatusOr<chat::v1::RoomInfo> PgMessageStore::CreateRoom(const std::string& room,
+                                                              chat::v1::RoomKind kind,
                                                               const std::vector<std::string>& members) {
   return Guarded("create_room", [&]() -> absl::StatusOr<chat::v1::RoomInfo> {
     pqxx::work tx(*conn_);

@@ -17,7 +17,8 @@ void SetError(GatewayReply& reply, const absl::Status& st) {
 
 // Turns a domain result into the stream reply with the request's correlation id.
 template <typename T, typename Fill>
-std::function<void(absl::StatusOr<T>)> Answer(uint64_t cid, std::function<void(GatewayReply)> reply, Fill fill) {
+std::function<void(absl::StatusOr<T>)> Answer(uint64_t cid, std::function<void(GatewayReply)> reply,
+                                              Fill fill) {
   return [cid, reply = std::move(reply), fill](absl::StatusOr<T> result) {
     GatewayReply r;
     r.set_correlation_id(cid);
@@ -44,14 +45,16 @@ class GatewayStreamReactor : public CorrelatedStreamReactor<GatewayRequest, Gate
     uint64_t cid = req.correlation_id();
     switch (req.body_case()) {
       case GatewayRequest::kJoin:
-        logic_.Join(req.join(), Answer<chat::v1::JoinReply>(cid, std::move(reply), [](GatewayReply& r, auto v) {
-          *r.mutable_joined() = std::move(v);
-        }));
+        logic_.Join(req.join(),
+                    Answer<chat::v1::JoinReply>(cid, std::move(reply), [](GatewayReply& r, auto v) {
+                      *r.mutable_joined() = std::move(v);
+                    }));
         break;
       case GatewayRequest::kSend:
-        logic_.Post(req.send(), Answer<chat::v1::PostMessageReply>(cid, std::move(reply), [](GatewayReply& r, auto v) {
-          *r.mutable_sent() = std::move(v);
-        }));
+        logic_.Post(req.send(),
+                    Answer<chat::v1::PostMessageReply>(cid, std::move(reply), [](GatewayReply& r, auto v) {
+                      *r.mutable_sent() = std::move(v);
+                    }));
         break;
       case GatewayRequest::kHistory:
         logic_.History(req.history(),
@@ -86,9 +89,11 @@ auto FinishWith(grpc::ServerUnaryReactor* reactor, T* out) {
 MessagesGrpcService::MessagesGrpcService(MessagesLogic& logic, MetricsRegistry& metrics)
     : logic_(logic),
       streams_(metrics.GetGauge("chat_gateway_streams", "Open gateway streams")),
-      stream_requests_(metrics.GetCounter("chat_stream_requests_total", "Requests received on gateway streams")) {}
+      stream_requests_(
+          metrics.GetCounter("chat_stream_requests_total", "Requests received on gateway streams")) {}
 
-grpc::ServerBidiReactor<GatewayRequest, GatewayReply>* MessagesGrpcService::Connect(grpc::CallbackServerContext*) {
+grpc::ServerBidiReactor<GatewayRequest, GatewayReply>* MessagesGrpcService::Connect(
+    grpc::CallbackServerContext*) {
   return new GatewayStreamReactor(logic_, streams_, stream_requests_);
 }
 
@@ -109,7 +114,8 @@ grpc::ServerUnaryReactor* MessagesGrpcService::History(grpc::CallbackServerConte
 }
 
 grpc::ServerUnaryReactor* MessagesGrpcService::GetRoom(grpc::CallbackServerContext* ctx,
-                                                       const chat::v1::GetRoomRequest* req, chat::v1::RoomInfo* reply) {
+                                                       const chat::v1::GetRoomRequest* req,
+                                                       chat::v1::RoomInfo* reply) {
   auto* reactor = ctx->DefaultReactor();
   logic_.GetRoom(*req, FinishWith(reactor, reply));
   return reactor;

@@ -14,13 +14,15 @@ class MessagesGrpcService final : public chat::v1::Messages::CallbackService {
 
   grpc::ServerBidiReactor<chat::v1::GatewayRequest, chat::v1::GatewayReply>* Connect(
       grpc::CallbackServerContext* ctx) override;
-  grpc::ServerUnaryReactor* PostMessage(grpc::CallbackServerContext* ctx, const chat::v1::PostMessageRequest* req,
+  grpc::ServerUnaryReactor* PostMessage(grpc::CallbackServerContext* ctx,
+                                        const chat::v1::PostMessageRequest* req,
                                         chat::v1::PostMessageReply* reply) override;
   grpc::ServerUnaryReactor* History(grpc::CallbackServerContext* ctx, const chat::v1::HistoryRequest* req,
                                     chat::v1::HistoryReply* reply) override;
   grpc::ServerUnaryReactor* GetRoom(grpc::CallbackServerContext* ctx, const chat::v1::GetRoomRequest* req,
                                     chat::v1::RoomInfo* reply) override;
-  grpc::ServerUnaryReactor* CreateRoom(grpc::CallbackServerContext* ctx, const chat::v1::CreateRoomRequest* req,
+  grpc::ServerUnaryReactor* CreateRoom(grpc::CallbackServerContext* ctx,
+                                       const chat::v1::CreateRoomRequest* req,
                                        chat::v1::RoomInfo* reply) override;
 
  private:

@@ -8,7 +8,8 @@ namespace {
 absl::Status Unavailable() { return absl::UnavailableError("presence service is overloaded or stopping"); }
 
 absl::Status ValidateConn(const chat::v1::ConnectionRef& c) {
-  if (c.gateway().empty() || c.connection().empty()) return absl::InvalidArgumentError("connection ref is incomplete");
+  if (c.gateway().empty() || c.connection().empty())
+    return absl::InvalidArgumentError("connection ref is incomplete");
   if (c.gateway().find('|') != std::string::npos || c.connection().find('|') != std::string::npos) {
     return absl::InvalidArgumentError("connection ref holds '|'");
   }
@@ -19,8 +20,10 @@ absl::Status ValidateConn(const chat::v1::ConnectionRef& c) {
 
 PresenceLogic::PresenceLogic(PresencePool& pool, MetricsRegistry& metrics)
     : pool_(pool),
-      users_online_(metrics.GetCounter("chat_presence_users_online_total", "Users whose first connection opened")),
-      users_offline_(metrics.GetCounter("chat_presence_users_offline_total", "Users whose last connection closed")) {}
+      users_online_(
+          metrics.GetCounter("chat_presence_users_online_total", "Users whose first connection opened")),
+      users_offline_(
+          metrics.GetCounter("chat_presence_users_offline_total", "Users whose last connection closed")) {}
 
 void PresenceLogic::Handle(const chat::v1::PresenceRequest& req, Done<chat::v1::PresenceReply> done) {
   absl::Status valid;

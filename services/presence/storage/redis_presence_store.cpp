@@ -48,10 +48,14 @@ end
 return 0
 )lua";
 
-// KEYS: room set. ARGV: member to add ('' for none), gateway key prefix.
-// Drops entries of dead gateways; returns the users of the live ones.
+// KEYS: room set, gateway key of the member ('' for none). ARGV: member to add ('' for none), gateway
+// key prefix, ttl seconds. Entering counts as a heartbeat of the member's gateway. Drops entries of
+// dead gateways; returns the users of the live ones.
 constexpr const char* kRoomOnlineScript = R"lua(
-if ARGV[1] ~= '' then redis.call('SADD', KEYS[1], ARGV[1]) end
+if ARGV[1] ~= '' then
+  redis.call('SADD', KEYS[1], ARGV[1])
+  redis.call('SET', KEYS[2], '1', 'EX', ARGV[3])
+end
 local users = {}
 for _, m in ipairs(redis.call('SMEMBERS', KEYS[1])) do
   local user, gw = string.match(m, '^([^|]*)|(.*)|[^|]*$')
@@ -74,7 +78,9 @@ end
 return live
 )lua";
 
-std::string ConnMember(const chat::v1::ConnectionRef& c) { return absl::StrCat(c.gateway(), "|", c.connection()); }
+std::string ConnMember(const chat::v1::ConnectionRef& c) {
+  return absl::StrCat(c.gateway(), "|", c.connection());
+}
 std::string RoomMember(const chat::v1::ConnectionRef& c) {
   return absl::StrCat(c.user(), "|", c.gateway(), "|", c.connection());
 }
@@ -89,7 +95,8 @@ absl::Status ErrorOf(const RedisValue& v) {
 RedisPresenceStore::RedisPresenceStore(std::string host, int port, std::chrono::seconds ttl)
     : redis_(std::move(host), port, std::chrono::milliseconds(2000)), ttl_(ttl) {}
 
-absl::StatusOr<RedisValue> RedisPresenceStore::Eval(const std::string& script, const std::vector<std::string>& keys,
+absl::StatusOr<RedisValue> RedisPresenceStore::Eval(const std::string& script,
+                                                    const std::vector<std::string>& keys,
                                                     const std::vector<std::string>& args) {
   std::vector<std::string> argv = {"EVAL", script, std::to_string(keys.size())};
   argv.insert(argv.end(), keys.begin(), keys.end());
@@ -116,7 +123,8 @@ absl::StatusOr<bool> RedisPresenceStore::Close(const chat::v1::ConnectionRef& co
 
 absl::StatusOr<std::vector<std::string>> RedisPresenceStore::Enter(const chat::v1::ConnectionRef& conn,
                                                                    const std::string& room) {
-  auto v = Eval(kRoomOnlineScript, {RoomKey(room)}, {RoomMember(conn), GatewayKey("")});
+  auto v = Eval(kRoomOnlineScript, {RoomKey(room), GatewayKey(conn.gateway())},
+                {RoomMember(conn), GatewayKey(""), std::to_string(ttl_.count())});
   if (!v.ok()) return v.status();
   std::set<std::string> users;
   for (const auto& e : v->elements) users.insert(e.str);
@@ -136,14 +144,15 @@ absl::Status RedisPresenceStore::Heartbeat(const std::string& gateway) {
 }
 
 absl::StatusOr<std::vector<std::string>> RedisPresenceStore::RoomOnline(const std::string& room) {
-  auto v = Eval(kRoomOnlineScript, {RoomKey(room)}, {"", GatewayKey("")});
+  auto v = Eval(kRoomOnlineScript, {RoomKey(room), GatewayKey("")}, {"", GatewayKey(""), "0"});
   if (!v.ok()) return v.status();
   std::set<std::string> users;
   for (const auto& e : v->elements) users.insert(e.str);
   return std::vector<std::string>(users.begin(), users.end());
 }
 
-absl::StatusOr<std::vector<chat::v1::UserStatus>> RedisPresenceStore::Users(const std::vector<std::string>& users) {
+absl::StatusOr<std::vector<chat::v1::UserStatus>> RedisPresenceStore::Users(
+    const std::vector<std::string>& users) {
   std::vector<chat::v1::UserStatus> out;
   for (const auto& u : users) {
     chat::v1::UserStatus s;
@@ -154,7 +163,8 @@ absl::StatusOr<std::vector<chat::v1::UserStatus>> RedisPresenceStore::Users(cons
     auto seen = redis_.Command({"HGET", kLastSeen, u});
     if (!seen.ok()) return seen.status();
     if (seen->type == RedisValue::Type::kString) {
-      *s.mutable_last_seen() = google::protobuf::util::TimeUtil::MillisecondsToTimestamp(std::stoll(seen->str));
+      *s.mutable_last_seen() =
+          google::protobuf::util::TimeUtil::MillisecondsToTimestamp(std::stoll(seen->str));
     }
     out.push_back(std::move(s));
   }

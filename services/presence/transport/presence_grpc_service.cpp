@@ -11,7 +11,8 @@ using chat::v1::PresenceRequest;
 
 class GatewayPresenceReactor : public CorrelatedStreamReactor<PresenceRequest, PresenceReply> {
  public:
-  GatewayPresenceReactor(PresenceLogic& logic, Gauge& streams) : CorrelatedStreamReactor(streams), logic_(logic) {
+  GatewayPresenceReactor(PresenceLogic& logic, Gauge& streams)
+      : CorrelatedStreamReactor(streams), logic_(logic) {
     Begin();
   }
 
@@ -40,7 +41,8 @@ class GatewayPresenceReactor : public CorrelatedStreamReactor<PresenceRequest, P
 PresenceGrpcService::PresenceGrpcService(PresenceLogic& logic, MetricsRegistry& metrics)
     : logic_(logic), streams_(metrics.GetGauge("chat_gateway_streams", "Open gateway streams")) {}
 
-grpc::ServerBidiReactor<PresenceRequest, PresenceReply>* PresenceGrpcService::Connect(grpc::CallbackServerContext*) {
+grpc::ServerBidiReactor<PresenceRequest, PresenceReply>* PresenceGrpcService::Connect(
+    grpc::CallbackServerContext*) {
   return new GatewayPresenceReactor(logic_, streams_);
 }
 

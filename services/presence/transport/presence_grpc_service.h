@@ -13,7 +13,8 @@ class PresenceGrpcService final : public chat::v1::Presence::CallbackService {
 
   grpc::ServerBidiReactor<chat::v1::PresenceRequest, chat::v1::PresenceReply>* Connect(
       grpc::CallbackServerContext* ctx) override;
-  grpc::ServerUnaryReactor* GetRoomOnline(grpc::CallbackServerContext* ctx, const chat::v1::GetRoomOnlineRequest* req,
+  grpc::ServerUnaryReactor* GetRoomOnline(grpc::CallbackServerContext* ctx,
+                                          const chat::v1::GetRoomOnlineRequest* req,
                                           chat::v1::RoomOnline* reply) override;
   grpc::ServerUnaryReactor* GetUsers(grpc::CallbackServerContext* ctx, const chat::v1::GetUsersRequest* req,
                                      chat::v1::GetUsersReply* reply) override;

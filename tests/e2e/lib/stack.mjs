@@ -254,6 +254,7 @@ export class Stack {
   }
 
   async _startServers() {
+    this.serversUp = true; // from here on teardown runs servers.sh stop (harmless if start failed)
     await new Promise((resolve, reject) => {
       execFile('bash', [SERVERS_SH, 'start', this.serversDir], { timeout: START_TIMEOUT_MS }, (err, stdout, stderr) => {
         fs.writeFileSync(path.join(this.dir, 'servers.log'), `${stdout}${stderr}`);
@@ -261,7 +262,6 @@ export class Stack {
         else resolve();
       });
     });
-    this.serversUp = true;
     this.serversEnv = {};
     for (const line of fs.readFileSync(path.join(this.serversDir, 'env'), 'utf8').split('\n')) {
       const m = /^([A-Z_][A-Z0-9_]*)=(.*)$/.exec(line);
