@@ -104,12 +104,18 @@ absl::StatusOr<chat::v1::RoomInfo> ReadRoomInfo(pqxx::transaction_base& tx, cons
 
 }  // namespace
 
+struct PgMessageStore::Connection {
+  explicit Connection(const std::string& conninfo) : c(conninfo) {}
+  pqxx::connection c;
+};
+
 PgMessageStore::PgMessageStore(std::string conninfo) : conninfo_(std::move(conninfo)) {}
 PgMessageStore::~PgMessageStore() = default;
 
 absl::Status PgMessageStore::Connect() {
   try {
-    auto c = std::make_unique<pqxx::connection>(conninfo_);
+    auto conn = std::make_unique<Connection>(conninfo_);
+    pqxx::connection* c = &conn->c;
     c->prepare(kFindByClientId, kFindByClientIdSql);
     c->prepare(kRoomAccess, kRoomAccessSql);
     c->prepare(kNextSeq, kNextSeqSql);
@@ -119,7 +125,7 @@ absl::Status PgMessageStore::Connect() {
     c->prepare(kCreateRoom, kCreateRoomSql);
     c->prepare(kHistoryBefore, kHistoryBeforeSql);
     c->prepare(kHistoryAfter, kHistoryAfterSql);
-    conn_ = std::move(c);
+    conn_ = std::move(conn);
     return absl::OkStatus();
   } catch (const std::exception& e) {
     conn_.reset();
@@ -128,7 +134,7 @@ absl::Status PgMessageStore::Connect() {
 }
 
 absl::Status PgMessageStore::EnsureConnected() {
-  if (conn_ && conn_->is_open()) return absl::OkStatus();
+  if (conn_ && conn_->c.is_open()) return absl::OkStatus();
   return Connect();
 }
 
@@ -157,7 +163,7 @@ auto PgMessageStore::Guarded(const char* what, Fn&& fn) -> decltype(fn()) {
     }
     return absl::InternalError(absl::StrCat(what, ": ", e.what()));
   } catch (const std::exception& e) {
-    if (conn_ && !conn_->is_open()) conn_.reset();
+    if (conn_ && !conn_->c.is_open()) conn_.reset();
     return absl::InternalError(absl::StrCat(what, ": ", e.what()));
   }
 }
@@ -173,7 +179,7 @@ absl::StatusOr<std::vector<absl::StatusOr<AppendOutcome>>> PgMessageStore::Appen
     for (size_t i = 0; i < order.size(); ++i) order[i] = i;
     std::stable_sort(order.begin(), order.end(),
                      [&](size_t a, size_t b) { return batch[a].room < batch[b].room; });
-    pqxx::work tx(*conn_);
+    pqxx::work tx(conn_->c);
     for (size_t i : order) {
       const NewMessage& m = batch[i];
       pqxx::result existing = tx.exec_prepared(kFindByClientId, m.sender, m.client_id);
@@ -215,7 +221,7 @@ absl::StatusOr<std::vector<absl::StatusOr<AppendOutcome>>> PgMessageStore::Appen
 
 absl::StatusOr<chat::v1::RoomInfo> PgMessageStore::Join(const std::string& room, const std::string& user) {
   return Guarded("join", [&]() -> absl::StatusOr<chat::v1::RoomInfo> {
-    pqxx::work tx(*conn_);
+    pqxx::work tx(conn_->c);
     pqxx::result access = tx.exec_prepared(kRoomAccess, room, user);
     if (access.empty()) return absl::NotFoundError(absl::StrCat("room '", room, "' does not exist"));
     bool is_public = access[0][0].as<std::string>() == "public";
@@ -232,7 +238,7 @@ absl::StatusOr<chat::v1::RoomInfo> PgMessageStore::Join(const std::string& room,
 
 absl::StatusOr<chat::v1::HistoryPage> PgMessageStore::History(const chat::v1::HistoryRequest& req) {
   return Guarded("history", [&]() -> absl::StatusOr<chat::v1::HistoryPage> {
-    pqxx::read_transaction tx(*conn_);
+    pqxx::read_transaction tx(conn_->c);
     pqxx::result access = tx.exec_prepared(kRoomAccess, req.room(), req.user());
     if (access.empty()) return absl::NotFoundError(absl::StrCat("room '", req.room(), "' does not exist"));
     bool is_public = access[0][0].as<std::string>() == "public";
@@ -265,7 +271,7 @@ absl::StatusOr<chat::v1::HistoryPage> PgMessageStore::History(const chat::v1::Hi
 
 absl::StatusOr<chat::v1::RoomInfo> PgMessageStore::GetRoom(const std::string& room) {
   return Guarded("get_room", [&]() -> absl::StatusOr<chat::v1::RoomInfo> {
-    pqxx::read_transaction tx(*conn_);
+    pqxx::read_transaction tx(conn_->c);
     return ReadRoomInfo(tx, room);
   });
 }
@@ -274,7 +280,7 @@ absl::StatusOr<chat::v1::RoomInfo> PgMessageStore::CreateRoom(const std::string&
                                                               chat::v1::RoomKind kind,
                                                               const std::vector<std::string>& members) {
   return Guarded("create_room", [&]() -> absl::StatusOr<chat::v1::RoomInfo> {
-    pqxx::work tx(*conn_);
+    pqxx::work tx(conn_->c);
     tx.exec_prepared(kCreateRoom, room, KindToText(kind));
     for (const auto& u : members) tx.exec_prepared(kAddMember, room, u);
     auto info = ReadRoomInfo(tx, room);

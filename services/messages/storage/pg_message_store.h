@@ -8,10 +8,6 @@
 
 #include "storage/message_store.h"
 
-namespace pqxx {
-class connection_base;
-}
-
 namespace chat::messages {
 
 class PgMessageStore : public MessageStore {
@@ -35,8 +31,11 @@ class PgMessageStore : public MessageStore {
   template <typename Fn>
   auto Guarded(const char* what, Fn&& fn) -> decltype(fn());
 
+  // libpqxx 6's connection_base has no virtual destructor: hold the concrete connection, behind a pimpl
+  // so this header needs no libpqxx.
+  struct Connection;
   std::string conninfo_;
-  std::unique_ptr<pqxx::connection_base> conn_;
+  std::unique_ptr<Connection> conn_;
 };
 
 // Applies the versioned migrations that are not applied yet, under an advisory lock so replicas
