@@ -30,6 +30,8 @@ absl::StatusOr<GatewayConfig> GatewayConfig::FromEnv(EnvLookup lookup) {
   c.send_burst = env.Int("SEND_BURST", c.send_burst, 1, 1000000);
   c.max_rooms_per_connection = env.Int("MAX_ROOMS_PER_CONNECTION", c.max_rooms_per_connection, 1, 100000);
   c.presence_ttl_seconds = env.Int("PRESENCE_TTL_SECONDS", c.presence_ttl_seconds, 2, 3600);
+  c.resume_replay_max = env.Int("RESUME_REPLAY_MAX", c.resume_replay_max, 1, 100000);
+  c.gap_refetch_ms = env.Int("GAP_REFETCH_MS", c.gap_refetch_ms, 10, 600000);
   c.web_root = env.String("WEB_ROOT", c.web_root);
   c.log_level = env.String("LOG_LEVEL", c.log_level);
   if (!env.status().ok()) return env.status();

@@ -28,6 +28,8 @@ struct GatewayConfig {
   int64_t send_burst = 20;
   int64_t max_rooms_per_connection = 100;
   int64_t presence_ttl_seconds = 30;
+  int64_t resume_replay_max = 1000;
+  int64_t gap_refetch_ms = 2000;
   std::string web_root = "services/gateway/web";
   std::string log_level = "info";
 

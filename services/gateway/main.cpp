@@ -105,7 +105,7 @@ int main() {
   PresenceStreamBackend presence(presence_stream);
 
   RoomRegistry rooms;
-  RoomHub hub(rooms, metrics);
+  RoomHub hub(rooms, messages, std::chrono::milliseconds(cfg.gap_refetch_ms), metrics);
   auto redis = *ParseHostPort(cfg.redis_addr);
   RedisSubscriber subscriber(
       main_ctx, redis.host, redis.port,
@@ -113,6 +113,8 @@ int main() {
         hub.OnChannelMessage(channel, payload);
       },
       metrics);
+  subscriber.SetOnSubscribed(
+      [&hub](const std::string& channel, bool again) { hub.OnSubscribed(channel, again); });
   hub.Attach(&subscriber);
 
   GatewayContext ctx(cfg, metrics, messages, presence, hub, rooms, jwt);
@@ -143,6 +145,7 @@ int main() {
   presence_stream.Start();
   subscriber.Start();
   listener->Start();
+  hub.StartTicking();
   asio::steady_timer heartbeat(main_ctx);
   asio::post(main_ctx, [&] { ScheduleHeartbeat(heartbeat, presence_stream, cfg); });
   log::Info("gateway ready", {{"http_port", listener->port()},
@@ -167,6 +170,7 @@ int main() {
   // Presence must hear of the closes before the streams go.
   std::this_thread::sleep_for(std::chrono::milliseconds(100));
   asio::post(main_ctx, [&] { heartbeat.cancel(); });
+  hub.StopTicking();
   subscriber.Stop();
   messages_stream.Stop();
   presence_stream.Stop();

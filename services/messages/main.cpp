@@ -65,9 +65,9 @@ int main() {
     stores.push_back(std::make_unique<PgMessageStore>(config->database_url));
   }
   QueryPool queries(std::move(stores), static_cast<size_t>(config->queue_max));
-  MessagesLimits limits{static_cast<size_t>(config->text_limit_bytes),
-                        static_cast<uint32_t>(config->history_page_default),
-                        static_cast<uint32_t>(config->history_page_max)};
+  MessagesLimits limits{
+      static_cast<size_t>(config->text_limit_bytes), static_cast<uint32_t>(config->history_page_default),
+      static_cast<uint32_t>(config->history_page_max), static_cast<uint32_t>(config->resume_replay_max)};
   MessagesLogic logic(batcher, queries, limits);
   batcher.Start();
   queries.Start();

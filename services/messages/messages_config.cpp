@@ -20,6 +20,7 @@ absl::StatusOr<MessagesConfig> MessagesConfig::FromEnv(EnvLookup lookup) {
   c.text_limit_bytes = env.Int("TEXT_LIMIT_BYTES", c.text_limit_bytes, 1, 1 << 20);
   c.history_page_default = env.Int("HISTORY_PAGE_DEFAULT", c.history_page_default, 1, 10000);
   c.history_page_max = env.Int("HISTORY_PAGE_MAX", c.history_page_max, 1, 10000);
+  c.resume_replay_max = env.Int("RESUME_REPLAY_MAX", c.resume_replay_max, 1, 100000);
   {
     std::string rooms = env.String("SEED_PUBLIC_ROOMS", "general,random");
     c.seed_public_rooms.clear();

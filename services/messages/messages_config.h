@@ -21,6 +21,7 @@ struct MessagesConfig {
   int64_t text_limit_bytes = 4096;
   int64_t history_page_default = 50;
   int64_t history_page_max = 200;
+  int64_t resume_replay_max = 1000;
   std::vector<std::string> seed_public_rooms = {"general", "random"};
 
   static absl::StatusOr<MessagesConfig> FromEnv(EnvLookup lookup);

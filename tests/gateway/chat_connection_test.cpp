@@ -52,6 +52,7 @@ class ChatConnectionTest : public ::testing::Test {
     conn_ = std::make_unique<ChatConnection>(
         id, ConnectionLimits{}, messages_, presence_, fanout_, metrics_,
         [](std::function<void()> fn) { fn(); },
+        [this](std::chrono::milliseconds, std::function<void()> fn) { later_.push_back(std::move(fn)); },
         [this](std::shared_ptr<const std::string> f) {
           ServerFrame frame;
           auto st = google::protobuf::util::JsonStringToMessage(*f, &frame);
@@ -81,6 +82,7 @@ class ChatConnectionTest : public ::testing::Test {
   AnsweringPresence presence_;
   RecordingFanout fanout_;
   std::vector<ServerFrame> frames_;
+  std::vector<std::function<void()>> later_;
   std::unique_ptr<ChatConnection> conn_;
 };
 
@@ -94,16 +96,16 @@ TEST_F(ChatConnectionTest, StartReportsPresenceAndWelcomes) {
   EXPECT_EQ(presence_.requests[0].opened().conn().user(), "alice");
 }
 
-TEST_F(ChatConnectionTest, JoinAsksMessagesThenSubscribesThenAnswers) {
+TEST_F(ChatConnectionTest, JoinSubscribesThenAsksMessagesThenAnswers) {
   conn_->OnText(R"({"ref":1,"join":{"room":"general"}})");
+  // Subscribed first, so nothing committed after the last seq is read can be missed.
+  EXPECT_EQ(fanout_.entered, std::vector<std::string>{"general"});
   ASSERT_EQ(messages_.requests.size(), 1u);
   EXPECT_EQ(messages_.requests[0].join().user(), "alice");
   EXPECT_TRUE(frames_.empty());  // nothing before messages answers
-  EXPECT_TRUE(fanout_.entered.empty());
   GatewayReply r;
   r.mutable_joined()->mutable_room()->set_last_seq(117);
   messages_.Answer(0, r);
-  EXPECT_EQ(fanout_.entered, std::vector<std::string>{"general"});
   ServerFrame f = Last();
   ASSERT_TRUE(f.has_joined());
   EXPECT_EQ(f.ref(), 1u);
@@ -121,7 +123,7 @@ TEST_F(ChatConnectionTest, JoinOfUnknownRoomIsNotFound) {
   messages_.Answer(0, r);
   EXPECT_EQ(Last().ref(), 4u);
   EXPECT_EQ(Last().error().code(), "not_found");
-  EXPECT_TRUE(fanout_.entered.empty());
+  EXPECT_EQ(fanout_.exited, std::vector<std::string>{"nowhere"});  // the subscription is undone
   EXPECT_FALSE(conn_->InRoom("nowhere"));
 }
 
@@ -240,11 +242,128 @@ TEST_F(ChatConnectionTest, LeaveAndCloseExitRooms) {
 TEST_F(ChatConnectionTest, LeaveWhileJoiningDropsTheLateAnswer) {
   conn_->OnText(R"({"ref":1,"join":{"room":"general"}})");
   conn_->OnText(R"({"ref":2,"leave":{"room":"general"}})");
+  EXPECT_EQ(fanout_.exited, std::vector<std::string>{"general"});
   GatewayReply r;
   r.mutable_joined()->mutable_room()->set_last_seq(1);
   messages_.Answer(0, r);
-  EXPECT_TRUE(fanout_.entered.empty());
   EXPECT_FALSE(conn_->InRoom("general"));
+  EXPECT_TRUE(Last().has_left());  // no joined after the left
+}
+
+// ---- ordering at the seam between join/resume and live delivery ----
+
+std::shared_ptr<const std::string> MessageBytes(int64_t seq) {
+  ServerFrame f;
+  f.mutable_message()->set_room("general");
+  f.mutable_message()->set_seq(seq);
+  return std::make_shared<const std::string>(EncodeServerFrame(f));
+}
+
+Delivery Live(int64_t seq) { return Delivery{"general", seq, MessageBytes(seq)}; }
+
+GatewayReply HistoryOf(int64_t from, int64_t to) {
+  GatewayReply r;
+  auto* page = r.mutable_history()->mutable_page();
+  page->set_room("general");
+  for (int64_t s = from; s <= to; ++s) {
+    auto* m = page->add_messages();
+    m->set_room("general");
+    m->set_seq(s);
+  }
+  return r;
+}
+
+std::vector<int64_t> SeqsOf(const std::vector<ServerFrame>& frames) {
+  std::vector<int64_t> out;
+  for (const auto& f : frames) {
+    if (f.has_message()) out.push_back(f.message().seq());
+  }
+  return out;
+}
+
+TEST_F(ChatConnectionTest, LiveMessagesDuringJoinAreHeldThenDeliveredAfterTheAnswer) {
+  conn_->OnText(R"({"ref":1,"join":{"room":"general"}})");
+  conn_->OnDelivery(Live(10));  // committed before the last seq was read: the client gets it by history
+  conn_->OnDelivery(Live(11));
+  GatewayReply r;
+  r.mutable_joined()->mutable_room()->set_last_seq(10);
+  messages_.Answer(0, r);
+  ASSERT_GE(frames_.size(), 2u);
+  EXPECT_TRUE(frames_[0].has_joined());
+  EXPECT_EQ(SeqsOf(frames_), (std::vector<int64_t>{11}));
+  conn_->OnDelivery(Live(11));  // a duplicate from pub/sub
+  conn_->OnDelivery(Live(12));
+  EXPECT_EQ(SeqsOf(frames_), (std::vector<int64_t>{11, 12}));
+}
+
+TEST_F(ChatConnectionTest, GapIsFetchedBeforeLaterMessages) {
+  JoinGeneral();  // last seq 7
+  conn_->OnDelivery(Live(8));
+  conn_->OnDelivery(Live(11));  // 9 and 10 were lost on the way
+  EXPECT_EQ(SeqsOf(frames_), (std::vector<int64_t>{8}));
+  const auto& fetch = messages_.requests.back();
+  ASSERT_TRUE(fetch.has_history());
+  EXPECT_EQ(fetch.history().after_seq(), 8);
+  EXPECT_TRUE(fetch.history().replay());
+  conn_->OnDelivery(Live(12));
+  EXPECT_EQ(SeqsOf(frames_), (std::vector<int64_t>{8}));  // still held
+  messages_.Answer(messages_.requests.size() - 1, HistoryOf(9, 10));
+  EXPECT_EQ(SeqsOf(frames_), (std::vector<int64_t>{8, 9, 10, 11, 12}));
+}
+
+TEST_F(ChatConnectionTest, FailedGapFetchIsRetriedNeverSkipped) {
+  JoinGeneral();  // last seq 7
+  conn_->OnDelivery(Live(10));
+  size_t fetch_index = messages_.requests.size() - 1;
+  messages_.Answer(fetch_index, absl::UnavailableError("messages down"));
+  EXPECT_TRUE(SeqsOf(frames_).empty());
+  ASSERT_EQ(later_.size(), 1u);
+  later_[0]();  // the retry comes after the refetch delay
+  ASSERT_GT(messages_.requests.size(), fetch_index + 1);
+  EXPECT_EQ(messages_.requests.back().history().after_seq(), 7);
+  messages_.Answer(messages_.requests.size() - 1, HistoryOf(8, 10));
+  EXPECT_EQ(SeqsOf(frames_), (std::vector<int64_t>{8, 9, 10}));
+}
+
+TEST_F(ChatConnectionTest, ResumeReplaysThenAnswersThenGoesLive) {
+  conn_->OnText(R"({"ref":4,"resume":{"room":"general","afterSeq":"5"}})");
+  EXPECT_EQ(fanout_.entered, std::vector<std::string>{"general"});
+  GatewayReply joined;
+  joined.mutable_joined()->mutable_room()->set_last_seq(8);
+  messages_.Answer(0, joined);
+  const auto& replay = messages_.requests.back();
+  ASSERT_TRUE(replay.has_history());
+  EXPECT_EQ(replay.history().after_seq(), 5);
+  EXPECT_TRUE(replay.history().replay());
+  conn_->OnDelivery(Live(9));            // live during the replay: held
+  messages_.Answer(1, HistoryOf(6, 9));  // the replay read 9 too
+  std::vector<int64_t> seqs = SeqsOf(frames_);
+  EXPECT_EQ(seqs, (std::vector<int64_t>{6, 7, 8, 9}));  // 9 once
+  ServerFrame answer;
+  for (const auto& f : frames_) {
+    if (f.has_resumed()) answer = f;
+  }
+  EXPECT_EQ(answer.ref(), 4u);
+  EXPECT_EQ(answer.resumed().last_seq(), 8);
+  EXPECT_EQ(answer.resumed().replayed(), 4u);
+  EXPECT_FALSE(answer.resumed().truncated());
+  EXPECT_TRUE(conn_->InRoom("general"));
+  conn_->OnDelivery(Live(10));
+  EXPECT_EQ(SeqsOf(frames_), (std::vector<int64_t>{6, 7, 8, 9, 10}));
+}
+
+TEST_F(ChatConnectionTest, LongResumeIsTruncatedToTheNewest) {
+  conn_->OnText(R"({"ref":4,"resume":{"room":"general","afterSeq":"1"}})");
+  GatewayReply joined;
+  joined.mutable_joined()->mutable_room()->set_last_seq(5000);
+  messages_.Answer(0, joined);
+  const auto& replay = messages_.requests.back();
+  EXPECT_EQ(replay.history().before_seq(), 5001);
+  EXPECT_EQ(replay.history().limit(), 1000u);
+  messages_.Answer(1, HistoryOf(4001, 5000));
+  EXPECT_EQ(SeqsOf(frames_).size(), 1000u);
+  EXPECT_TRUE(Last().resumed().truncated());
+  EXPECT_EQ(Last().resumed().replayed(), 1000u);
 }
 
 }  // namespace

@@ -6,8 +6,8 @@ namespace chat::gateway {
 namespace {
 
 struct Inbox : RoomMember {
-  void Deliver(std::shared_ptr<const std::string> f) override { frames.push_back(std::move(f)); }
-  std::vector<std::shared_ptr<const std::string>> frames;
+  void Deliver(std::shared_ptr<const Delivery> d) override { frames.push_back(std::move(d)); }
+  std::vector<std::shared_ptr<const Delivery>> frames;
 };
 
 TEST(RoomRegistry, FirstAndLastMemberAreReported) {
@@ -33,7 +33,8 @@ TEST(RoomRegistry, GoneMembersAreSkipped) {
   r.Add("general", "a", a);
   auto members = r.Members("general");
   ASSERT_EQ(members.size(), 1u);
-  auto frame = std::make_shared<const std::string>("x");
+  auto frame =
+      std::make_shared<const Delivery>(Delivery{"general", 1, std::make_shared<const std::string>("x")});
   for (auto& m : members) m->Deliver(frame);
   ASSERT_EQ(a->frames.size(), 1u);
   EXPECT_EQ(a->frames[0].get(), frame.get());  // the same bytes, not a copy

@@ -44,7 +44,13 @@ ConnectionMetrics::ConnectionMetrics(MetricsRegistry& m)
     : registry(m),
       frames_bad(m.GetCounter("chat_frames_invalid_total", "Client frames refused as malformed")),
       rate_limited(
-          m.GetCounter("chat_send_rate_limited_total", "Sends refused by the per-connection rate limit")) {}
+          m.GetCounter("chat_send_rate_limited_total", "Sends refused by the per-connection rate limit")),
+      duplicates_dropped(m.GetCounter("chat_delivery_duplicates_dropped_total",
+                                      "Messages not sent to a connection because it had them already")),
+      gap_fetches(m.GetCounter("chat_gap_fetches_total", "Fetches of missing messages from storage",
+                               {{"level", "connection"}})),
+      resumes(m.GetCounter("chat_resumes_total", "Resume requests served")),
+      replayed(m.GetCounter("chat_resume_replayed_messages_total", "Messages replayed by resume")) {}
 
 Counter& ConnectionMetrics::FrameIn(ClientFrame::BodyCase type) {
   return registry.GetCounter("chat_frames_in_total", "Client frames received by type",
@@ -57,7 +63,7 @@ Counter& ConnectionMetrics::Error(std::string_view code) {
 
 ChatConnection::ChatConnection(ConnectionIdentity identity, ConnectionLimits limits,
                                MessagesBackend& messages, PresenceBackend& presence, RoomFanout& fanout,
-                               ConnectionMetrics& metrics, Post post, Send send,
+                               ConnectionMetrics& metrics, Post post, PostAfter post_after, Send send,
                                std::weak_ptr<RoomMember> self)
     : identity_(std::move(identity)),
       limits_(limits),
@@ -66,6 +72,7 @@ ChatConnection::ChatConnection(ConnectionIdentity identity, ConnectionLimits lim
       fanout_(fanout),
       metrics_(metrics),
       post_(std::move(post)),
+      post_after_(std::move(post_after)),
       send_(std::move(send)),
       self_(std::move(self)),
       limiter_(limits.send_rate_per_second, limits.send_burst) {}
@@ -110,7 +117,7 @@ void ChatConnection::ReplyError(std::optional<uint32_t> ref, const absl::Status&
 
 bool ChatConnection::InRoom(const std::string& room) const {
   auto it = rooms_.find(room);
-  return it != rooms_.end() && it->second == RoomState::kJoined;
+  return it != rooms_.end() && it->second.state == RoomState::kJoined;
 }
 
 void ChatConnection::OnBinary() {
@@ -129,7 +136,12 @@ void ChatConnection::OnText(std::string_view text) {
   metrics_.FrameIn(f.body_case()).Inc();
   switch (f.body_case()) {
     case ClientFrame::kJoin:
-      return HandleJoin(parsed.ref, f.join());
+      return HandleJoin(parsed.ref, f.join().room(), std::nullopt);
+    case ClientFrame::kResume:
+      if (f.resume().after_seq() < 0)
+        return ReplyError(parsed.ref, absl::InvalidArgumentError("afterSeq is negative"));
+      metrics_.resumes.Inc();
+      return HandleJoin(parsed.ref, f.resume().room(), f.resume().after_seq());
     case ClientFrame::kLeave:
       return HandleLeave(parsed.ref, f.leave());
     case ClientFrame::kSend:
@@ -142,73 +154,203 @@ void ChatConnection::OnText(std::string_view text) {
       return Reply(parsed.ref, std::move(pong));
     }
     default:
-      // typing, resume, read and openDm are part of protocol v1 but not served by this version yet.
+      // typing, read and openDm are part of protocol v1 but not served by this version yet.
       return ReplyError(parsed.ref, absl::InvalidArgumentError(
                                         absl::StrCat("'", std::string(FrameTypeName(f.body_case())),
                                                      "' is not supported by this gateway version yet")));
   }
 }
 
-void ChatConnection::HandleJoin(std::optional<uint32_t> ref, const chat::v1::JoinRoom& join) {
-  const std::string room = join.room();
+namespace {
+
+std::vector<SeqFrame> EncodeMessages(const chat::v1::HistoryPage& page) {
+  std::vector<SeqFrame> frames;
+  frames.reserve(page.messages_size());
+  for (const auto& m : page.messages()) {
+    ServerFrame f;
+    *f.mutable_message() = m;
+    frames.push_back(SeqFrame{m.seq(), std::make_shared<const std::string>(EncodeServerFrame(f))});
+  }
+  return frames;
+}
+
+SeqOrderer::Options ConnectionOrderOptions(const ConnectionLimits& limits) {
+  SeqOrderer::Options o;
+  o.start_on_first_frame = false;  // live frames wait for the join answer
+  o.fetch_limit = limits.replay_max;
+  o.refetch_after = limits.refetch_after;
+  return o;
+}
+
+}  // namespace
+
+void ChatConnection::HandleJoin(std::optional<uint32_t> ref, const std::string& room,
+                                std::optional<int64_t> resume_after) {
   if (auto st = ValidateRoomName(room); !st.ok()) return ReplyError(ref, st);
   auto it = rooms_.find(room);
-  if (it != rooms_.end() && it->second == RoomState::kJoining) {
+  if (it != rooms_.end() && it->second.state == RoomState::kJoining) {
     return ReplyError(ref, absl::InvalidArgumentError("a join of this room is in progress"));
   }
-  if (it == rooms_.end() && rooms_.size() >= limits_.max_rooms) {
+  if (it != rooms_.end()) {
+    // Joined already: start over, so the answer and the replay describe one consistent seam.
+    ExitRoom(room);
+  } else if (rooms_.size() >= limits_.max_rooms) {
     return ReplyError(ref, absl::InvalidArgumentError(
                                absl::StrCat("at most ", limits_.max_rooms, " rooms per connection")));
   }
-  bool rejoin = it != rooms_.end();
-  if (!rejoin) rooms_[room] = RoomState::kJoining;
+  rooms_.emplace(room, Room{RoomState::kJoining, SeqOrderer(ConnectionOrderOptions(limits_))});
 
-  chat::v1::GatewayRequest req;
-  req.mutable_join()->set_room(room);
-  req.mutable_join()->set_user(identity_.user);
-  messages_.Call(std::move(req), [this, post = post_, ref, room,
-                                  rejoin](absl::StatusOr<chat::v1::GatewayReply> r) {
-    post([this, ref, room, rejoin, r = std::move(r)]() mutable {
-      if (!rooms_.count(room)) return;  // left meanwhile
-      absl::Status st = r.ok() ? (r->has_error() ? ReplyStatus(r->error()) : absl::OkStatus()) : r.status();
-      if (!st.ok()) {
-        if (!rejoin) rooms_.erase(room);
-        return ReplyError(ref, st);
-      }
-      chat::v1::RoomInfo info = r->joined().room();
-      // Subscribe (or join the subscription) before answering, so every message committed after the
-      // answer reaches this connection.
-      fanout_.Enter(
-          room, identity_.connection_id, self_, [this, post = post_, ref, room, info](absl::Status ready) {
-            post([this, ref, room, info, ready] {
+  // 1. Subscribe first: from the confirmation on, every committed message reaches this connection (held
+  //    until the answer). 2. Then read access and the last seq, so nothing falls between the two.
+  fanout_.Enter(
+      room, identity_.connection_id, self_,
+      [this, post = post_, ref, room, resume_after](absl::Status ready) {
+        post([this, ref, room, resume_after, ready] {
+          if (!rooms_.count(room)) return;  // left meanwhile
+          if (!ready.ok()) {
+            ExitRoom(room);
+            return ReplyError(ref, absl::UnavailableError("cannot subscribe to the room now, retry"));
+          }
+          chat::v1::GatewayRequest req;
+          req.mutable_join()->set_room(room);
+          req.mutable_join()->set_user(identity_.user);
+          messages_.Call(std::move(req), [this, post = post_, ref, room,
+                                          resume_after](absl::StatusOr<chat::v1::GatewayReply> r) {
+            post([this, ref, room, resume_after, r = std::move(r)] {
               if (!rooms_.count(room)) return;
-              if (!ready.ok()) {
+              absl::Status st =
+                  r.ok() ? (r->has_error() ? ReplyStatus(r->error()) : absl::OkStatus()) : r.status();
+              if (!st.ok()) {
                 ExitRoom(room);
-                return ReplyError(ref, absl::UnavailableError("cannot subscribe to the room now, retry"));
+                return ReplyError(ref, st);
               }
-              chat::v1::PresenceRequest preq;
-              *preq.mutable_entered()->mutable_conn() = Ref();
-              preq.mutable_entered()->set_room(room);
-              presence_.Call(std::move(preq), [this, post = post_, ref, room,
-                                               info](absl::StatusOr<chat::v1::PresenceReply> pr) {
-                post([this, ref, room, info, pr = std::move(pr)] {
+              int64_t last_seq = r->joined().room().last_seq();
+              if (!resume_after) return FinishJoin(ref, room, std::nullopt, last_seq, last_seq, 0, false);
+              // Resume: replay what the client missed, the newest replay_max at most.
+              int64_t after = std::min(*resume_after, last_seq);
+              bool truncated = last_seq - after > static_cast<int64_t>(limits_.replay_max);
+              chat::v1::GatewayRequest hreq;
+              auto* h = hreq.mutable_history();
+              h->set_room(room);
+              h->set_user(identity_.user);
+              h->set_replay(true);
+              h->set_limit(limits_.replay_max);
+              if (truncated) {
+                h->set_before_seq(last_seq + 1);
+              } else {
+                h->set_after_seq(after);
+              }
+              messages_.Call(std::move(hreq), [this, post = post_, ref, room, resume_after, last_seq, after,
+                                               truncated](absl::StatusOr<chat::v1::GatewayReply> hr) {
+                post([this, ref, room, resume_after, last_seq, after, truncated, hr = std::move(hr)] {
                   if (!rooms_.count(room)) return;
-                  rooms_[room] = RoomState::kJoined;
-                  ServerFrame f;
-                  auto* j = f.mutable_joined();
-                  j->set_room(room);
-                  j->set_last_seq(info.last_seq());
-                  if (pr.ok() && !pr->has_error()) {
-                    for (const auto& u : pr->online().users()) j->add_online(u);
-                  } else {
-                    // Presence being down must not stop chat: the list is just empty.
-                    log::Warn("presence enter failed", {{"conn", identity_.connection_id}, {"room", room}});
+                  absl::Status hst =
+                      hr.ok() ? (hr->has_error() ? ReplyStatus(hr->error()) : absl::OkStatus()) : hr.status();
+                  if (!hst.ok()) {
+                    ExitRoom(room);
+                    return ReplyError(ref, hst);
                   }
-                  Reply(ref, std::move(f));
+                  int64_t start_after = truncated ? last_seq - limits_.replay_max : after;
+                  uint32_t replayed = 0;
+                  for (auto& f : EncodeMessages(hr->history().page())) {
+                    if (f.seq <= start_after) continue;
+                    send_(f.bytes);
+                    start_after = f.seq;
+                    ++replayed;
+                  }
+                  metrics_.replayed.Inc(replayed);
+                  FinishJoin(ref, room, resume_after, last_seq, start_after, replayed, truncated);
                 });
               });
             });
           });
+        });
+      });
+}
+
+void ChatConnection::FinishJoin(std::optional<uint32_t> ref, const std::string& room,
+                                std::optional<int64_t> resume_after, int64_t last_seq, int64_t start_after,
+                                uint32_t replayed, bool truncated) {
+  chat::v1::PresenceRequest preq;
+  *preq.mutable_entered()->mutable_conn() = Ref();
+  preq.mutable_entered()->set_room(room);
+  presence_.Call(std::move(preq), [this, post = post_, ref, room, resume_after, last_seq, start_after,
+                                   replayed, truncated](absl::StatusOr<chat::v1::PresenceReply> pr) {
+    post([this, ref, room, resume_after, last_seq, start_after, replayed, truncated, pr = std::move(pr)] {
+      auto it = rooms_.find(room);
+      if (it == rooms_.end()) return;
+      std::vector<std::string> online;
+      if (pr.ok() && !pr->has_error()) {
+        online.assign(pr->online().users().begin(), pr->online().users().end());
+      } else {
+        // Presence being down must not stop chat: the list is just empty.
+        log::Warn("presence enter failed", {{"conn", identity_.connection_id}, {"room", room}});
+      }
+      ServerFrame f;
+      if (resume_after) {
+        auto* r = f.mutable_resumed();
+        r->set_room(room);
+        r->set_last_seq(last_seq);
+        r->set_replayed(replayed);
+        r->set_truncated(truncated);
+        for (auto& u : online) r->add_online(u);
+      } else {
+        auto* j = f.mutable_joined();
+        j->set_room(room);
+        j->set_last_seq(last_seq);
+        for (auto& u : online) j->add_online(u);
+      }
+      Reply(ref, std::move(f));
+      it->second.state = RoomState::kJoined;
+      // Live frames held since the subscription: what the client has is dropped, the rest follows.
+      Apply(room, it->second.order.Start(start_after, SeqOrderer::Clock::now()));
+    });
+  });
+}
+
+void ChatConnection::OnDelivery(const Delivery& d) {
+  if (closed_) return;
+  auto it = rooms_.find(d.room);
+  if (it == rooms_.end()) return;
+  if (d.seq == 0) {
+    if (it->second.state == RoomState::kJoined) send_(d.bytes);
+    return;
+  }
+  uint64_t dups = it->second.order.duplicates();
+  auto step = it->second.order.OnLive(SeqFrame{d.seq, d.bytes}, SeqOrderer::Clock::now());
+  if (it->second.order.duplicates() != dups) metrics_.duplicates_dropped.Inc();
+  Apply(d.room, std::move(step));
+}
+
+void ChatConnection::Apply(const std::string& room, SeqOrderer::Step step) {
+  for (auto& f : step.deliver) send_(std::move(f.bytes));
+  if (step.fetch) FetchGap(room, *step.fetch);
+}
+
+void ChatConnection::FetchGap(const std::string& room, GapFetch gap) {
+  metrics_.gap_fetches.Inc();
+  chat::v1::GatewayRequest req;
+  auto* h = req.mutable_history();
+  h->set_room(room);
+  h->set_user(identity_.user);
+  h->set_after_seq(gap.after_seq);
+  h->set_limit(gap.limit);
+  h->set_replay(true);
+  messages_.Call(std::move(req), [this, post = post_, room](absl::StatusOr<chat::v1::GatewayReply> r) {
+    post([this, room, r = std::move(r)] {
+      auto it = rooms_.find(room);
+      if (it == rooms_.end()) return;
+      auto now = SeqOrderer::Clock::now();
+      if (!r.ok() || r->has_error()) {
+        it->second.order.OnFetchFailed(now);
+        post_after_(limits_.refetch_after, [this, room] {
+          auto again = rooms_.find(room);
+          if (again == rooms_.end()) return;
+          Apply(room, again->second.order.Retry(SeqOrderer::Clock::now()));
+        });
+        return;
+      }
+      Apply(room, it->second.order.OnFetched(EncodeMessages(r->history().page()), now));
     });
   });
 }

@@ -14,6 +14,7 @@
 #include "domain/backends.h"
 #include "domain/frame_codec.h"
 #include "domain/send_limiter.h"
+#include "domain/seq_orderer.h"
 
 namespace chat::gateway {
 
@@ -23,6 +24,8 @@ struct ConnectionLimits {
   double send_rate_per_second = 10;
   double send_burst = 20;
   size_t max_rooms = 100;
+  uint32_t replay_max = 1000;
+  std::chrono::milliseconds refetch_after{2000};
 };
 
 struct ConnectionIdentity {
@@ -41,16 +44,21 @@ struct ConnectionMetrics {
   MetricsRegistry& registry;
   Counter& frames_bad;
   Counter& rate_limited;
+  Counter& duplicates_dropped;
+  Counter& gap_fetches;
+  Counter& resumes;
+  Counter& replayed;
 };
 
 class ChatConnection {
  public:
   using Post = std::function<void(std::function<void()>)>;
+  using PostAfter = std::function<void(std::chrono::milliseconds, std::function<void()>)>;
   using Send = std::function<void(std::shared_ptr<const std::string>)>;
 
   ChatConnection(ConnectionIdentity identity, ConnectionLimits limits, MessagesBackend& messages,
                  PresenceBackend& presence, RoomFanout& fanout, ConnectionMetrics& metrics, Post post,
-                 Send send, std::weak_ptr<RoomMember> self);
+                 PostAfter post_after, Send send, std::weak_ptr<RoomMember> self);
 
   // Reports the connection to presence and sends `welcome`.
   void Start();
@@ -58,6 +66,8 @@ class ChatConnection {
   void OnText(std::string_view text);
   // A binary frame: not part of the JSON protocol.
   void OnBinary();
+  // A frame fanned out to the rooms this connection is in.
+  void OnDelivery(const Delivery& delivery);
   // Leaves every room and reports the disconnect. Idempotent.
   void Close();
 
@@ -66,10 +76,19 @@ class ChatConnection {
 
  private:
   enum class RoomState { kJoining, kJoined };
+  struct Room {
+    RoomState state = RoomState::kJoining;
+    SeqOrderer order;
+  };
 
   void Reply(std::optional<uint32_t> ref, chat::v1::ServerFrame frame);
   void ReplyError(std::optional<uint32_t> ref, const absl::Status& status, uint32_t retry_after_ms = 0);
-  void HandleJoin(std::optional<uint32_t> ref, const chat::v1::JoinRoom& join);
+  // join and resume: subscribe, check access and read the last seq, replay (resume), answer, go live.
+  void HandleJoin(std::optional<uint32_t> ref, const std::string& room, std::optional<int64_t> resume_after);
+  void FinishJoin(std::optional<uint32_t> ref, const std::string& room, std::optional<int64_t> resume_after,
+                  int64_t last_seq, int64_t start_after, uint32_t replayed, bool truncated);
+  void Apply(const std::string& room, SeqOrderer::Step step);
+  void FetchGap(const std::string& room, GapFetch gap);
   void HandleLeave(std::optional<uint32_t> ref, const chat::v1::LeaveRoom& leave);
   void HandleSend(std::optional<uint32_t> ref, const chat::v1::SendMessage& send);
   void HandleHistory(std::optional<uint32_t> ref, const chat::v1::GetHistory& history);
@@ -83,10 +102,11 @@ class ChatConnection {
   RoomFanout& fanout_;
   ConnectionMetrics& metrics_;
   Post post_;
+  PostAfter post_after_;
   Send send_;
   std::weak_ptr<RoomMember> self_;
   SendLimiter limiter_;
-  std::map<std::string, RoomState> rooms_;
+  std::map<std::string, Room> rooms_;
   bool closed_ = false;
 };
 

@@ -10,11 +10,19 @@
 
 namespace chat::gateway {
 
+// One encoded server frame for a room's members; seq is the message's seq, 0 for events without one
+// (typing, presence).
+struct Delivery {
+  std::string room;
+  int64_t seq = 0;
+  std::shared_ptr<const std::string> bytes;
+};
+
 // A connection as fan-out sees it. Deliver is thread-safe and never blocks (it queues).
 class RoomMember {
  public:
   virtual ~RoomMember() = default;
-  virtual void Deliver(std::shared_ptr<const std::string> frame) = 0;
+  virtual void Deliver(std::shared_ptr<const Delivery> delivery) = 0;
 };
 
 class RoomRegistry {

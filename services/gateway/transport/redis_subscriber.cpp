@@ -162,6 +162,7 @@ void RedisSubscriber::HandleConnected(int status) {
   log::Info("redis subscriber connected", {{"channels", static_cast<int64_t>(channels_.size())}});
   for (auto& [name, ch] : channels_) {
     ch.state = Channel::State::kSubscribing;
+    ch.restoring = true;
     SendCommand("SUBSCRIBE", name);
   }
 }
@@ -210,8 +211,11 @@ void RedisSubscriber::HandleReply(redisReply* r) {
       return;
     }
     ch.state = Channel::State::kSubscribed;
+    bool again = ch.restoring;
+    ch.restoring = false;
     auto waiters = std::move(ch.waiters);
     ch.waiters.clear();
+    if (on_subscribed_) on_subscribed_(channel, again);
     for (auto& w : waiters) w(absl::OkStatus());
   } else if (kind == "unsubscribe") {
     // hiredis forgets a channel's callback on this reply, so a channel wanted again meanwhile is

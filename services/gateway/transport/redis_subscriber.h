@@ -26,9 +26,13 @@ class RedisSubscriber {
  public:
   // Runs on the subscriber's io_context thread.
   using OnMessage = std::function<void(const std::string& channel, const std::string& payload)>;
+  // A subscription was confirmed; `again` when it was restored after a lost connection.
+  using OnSubscribed = std::function<void(const std::string& channel, bool again)>;
 
   RedisSubscriber(boost::asio::io_context& ioc, std::string host, int port, OnMessage on_message,
                   MetricsRegistry& metrics);
+  // Set before Start.
+  void SetOnSubscribed(OnSubscribed cb) { on_subscribed_ = std::move(cb); }
   ~RedisSubscriber();
 
   void Start();
@@ -51,6 +55,7 @@ class RedisSubscriber {
   struct Channel {
     enum class State { kSubscribing, kSubscribed, kUnsubscribing } state = State::kSubscribing;
     bool wanted = true;
+    bool restoring = false;
     std::vector<std::function<void(absl::Status)>> waiters;
   };
 
@@ -68,6 +73,7 @@ class RedisSubscriber {
   const std::string host_;
   const int port_;
   OnMessage on_message_;
+  OnSubscribed on_subscribed_;
   boost::asio::steady_timer reconnect_timer_;
   Backoff backoff_;
   redisAsyncContext* ac_ = nullptr;

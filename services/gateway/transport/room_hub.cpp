@@ -9,16 +9,59 @@
 
 namespace chat::gateway {
 
-RoomHub::RoomHub(RoomRegistry& registry, MetricsRegistry& metrics)
+namespace {
+constexpr std::string_view kRoomPrefix = "chat:room:";
+}
+
+RoomHub::RoomHub(RoomRegistry& registry, MessagesBackend& messages, std::chrono::milliseconds refetch_after,
+                 MetricsRegistry& metrics)
     : registry_(registry),
+      messages_(messages),
+      refetch_after_(refetch_after),
       deliveries_(
           metrics.GetCounter("chat_fanout_deliveries_total", "Frames queued on local members by fan-out")),
       events_(metrics.GetCounter("chat_fanout_events_total", "Room events received for fan-out")),
       bad_events_(
           metrics.GetCounter("chat_fanout_bad_events_total", "Room events that could not be decoded")),
+      gap_fetches_(metrics.GetCounter("chat_gap_fetches_total", "Fetches of missing messages from storage",
+                                      {{"level", "room"}})),
+      redis_duplicates_(
+          metrics.GetCounter("chat_fanout_duplicates_dropped_total",
+                             "Messages from pub/sub dropped because they were fanned out already")),
       delivery_latency_(metrics.GetHistogram("chat_message_fanout_latency_seconds",
                                              "From commit timestamp to fan-out on this gateway",
                                              LatencyBuckets())) {}
+
+void RoomHub::Attach(RedisSubscriber* subscriber) {
+  subscriber_ = subscriber;
+  tick_ = std::make_unique<boost::asio::steady_timer>(subscriber->context());
+}
+
+void RoomHub::StartTicking() {
+  boost::asio::post(subscriber_->context(), [this] {
+    ticking_ = true;
+    Tick();
+  });
+}
+
+void RoomHub::StopTicking() {
+  boost::asio::post(subscriber_->context(), [this] {
+    ticking_ = false;
+    tick_->cancel();
+  });
+}
+
+void RoomHub::Tick() {
+  if (!ticking_) return;
+  auto now = SeqOrderer::Clock::now();
+  for (auto& [room, order] : orders_) {
+    if (order.fetching()) Apply(room, order.OnTick(now));
+  }
+  tick_->expires_after(std::chrono::milliseconds(250));
+  tick_->async_wait([this](boost::system::error_code ec) {
+    if (!ec) Tick();
+  });
+}
 
 void RoomHub::Enter(const std::string& room, const std::string& connection_id,
                     std::weak_ptr<RoomMember> member, std::function<void(absl::Status)> ready) {
@@ -29,14 +72,33 @@ void RoomHub::Enter(const std::string& room, const std::string& connection_id,
 void RoomHub::Exit(const std::string& room, const std::string& connection_id) {
   if (!registry_.Remove(room, connection_id)) return;
   boost::asio::post(subscriber_->context(), [this, room] {
-    if (registry_.Members(room).empty()) subscriber_->UnsubscribeHere(RoomChannel(room));
+    if (!registry_.Members(room).empty()) return;
+    subscriber_->UnsubscribeHere(RoomChannel(room));
+    orders_.erase(room);
   });
 }
 
+SeqOrderer& RoomHub::OrderOf(const std::string& room) {
+  auto it = orders_.find(room);
+  if (it != orders_.end()) return it->second;
+  SeqOrderer::Options o;
+  o.start_on_first_frame = true;
+  o.refetch_after = refetch_after_;
+  return orders_.emplace(room, SeqOrderer(o)).first->second;
+}
+
+void RoomHub::OnSubscribed(const std::string& channel, bool again) {
+  if (!again || channel.rfind(kRoomPrefix, 0) != 0) return;
+  // Back after a lost connection: whatever was published meanwhile is fetched now, not when the next
+  // message happens to come.
+  std::string room = channel.substr(kRoomPrefix.size());
+  auto it = orders_.find(room);
+  if (it != orders_.end()) Apply(room, it->second.Probe(SeqOrderer::Clock::now()));
+}
+
 void RoomHub::OnChannelMessage(const std::string& channel, const std::string& payload) {
-  constexpr std::string_view kPrefix = "chat:room:";
-  if (channel.rfind(kPrefix, 0) != 0) return;
-  std::string room = channel.substr(kPrefix.size());
+  if (channel.rfind(kRoomPrefix, 0) != 0) return;
+  std::string room = channel.substr(kRoomPrefix.size());
   chat::v1::RoomEvent event;
   if (!event.ParseFromString(payload)) {
     bad_events_.Inc();
@@ -50,8 +112,15 @@ void RoomHub::OnChannelMessage(const std::string& channel, const std::string& pa
       auto now = google::protobuf::util::TimeUtil::GetCurrentTime();
       auto lag = google::protobuf::util::TimeUtil::DurationToMicroseconds(now - event.message().ts());
       delivery_latency_.Observe(static_cast<double>(lag) / 1e6);
+      int64_t seq = event.message().seq();
       *frame.mutable_message() = std::move(*event.mutable_message());
-      break;
+      // Encoded once; every member queues the same bytes.
+      auto bytes = std::make_shared<const std::string>(EncodeServerFrame(frame));
+      SeqOrderer& order = OrderOf(room);
+      uint64_t dups = order.duplicates();
+      auto step = order.OnLive(SeqFrame{seq, std::move(bytes)}, SeqOrderer::Clock::now());
+      if (order.duplicates() != dups) redis_duplicates_.Inc();
+      return Apply(room, std::move(step));
     }
     case chat::v1::RoomEvent::kTyping:
       *frame.mutable_typing() = std::move(*event.mutable_typing());
@@ -66,10 +135,49 @@ void RoomHub::OnChannelMessage(const std::string& channel, const std::string& pa
       bad_events_.Inc();
       return;
   }
-  // Encoded once; every member queues the same bytes.
-  auto bytes = std::make_shared<const std::string>(EncodeServerFrame(frame));
+  FanOut(room, 0, std::make_shared<const std::string>(EncodeServerFrame(frame)));
+}
+
+void RoomHub::Apply(const std::string& room, SeqOrderer::Step step) {
+  for (auto& f : step.deliver) FanOut(room, f.seq, std::move(f.bytes));
+  if (step.fetch) Fetch(room, *step.fetch);
+}
+
+void RoomHub::Fetch(const std::string& room, GapFetch gap) {
+  gap_fetches_.Inc();
+  log::Info("room gap fetch",
+            {{"room", room}, {"after_seq", gap.after_seq}, {"limit", static_cast<int64_t>(gap.limit)}});
+  chat::v1::GatewayRequest req;
+  auto* h = req.mutable_history();
+  h->set_room(room);
+  h->set_after_seq(gap.after_seq);
+  h->set_limit(gap.limit);
+  h->set_replay(true);
+  messages_.Call(std::move(req), [this, room](absl::StatusOr<chat::v1::GatewayReply> r) {
+    boost::asio::post(subscriber_->context(), [this, room, r = std::move(r)] {
+      auto it = orders_.find(room);
+      if (it == orders_.end()) return;  // unsubscribed meanwhile
+      auto now = SeqOrderer::Clock::now();
+      if (!r.ok() || r->has_error()) {
+        // The tick asks again once refetch_after has passed.
+        it->second.OnFetchFailed(now);
+        return;
+      }
+      std::vector<SeqFrame> frames;
+      for (const auto& m : r->history().page().messages()) {
+        chat::v1::ServerFrame f;
+        *f.mutable_message() = m;
+        frames.push_back(SeqFrame{m.seq(), std::make_shared<const std::string>(EncodeServerFrame(f))});
+      }
+      Apply(room, it->second.OnFetched(std::move(frames), now));
+    });
+  });
+}
+
+void RoomHub::FanOut(const std::string& room, int64_t seq, std::shared_ptr<const std::string> bytes) {
+  auto delivery = std::make_shared<const Delivery>(Delivery{room, seq, std::move(bytes)});
   auto members = registry_.Members(room);
-  for (auto& m : members) m->Deliver(bytes);
+  for (auto& m : members) m->Deliver(delivery);
   deliveries_.Inc(members.size());
 }
 

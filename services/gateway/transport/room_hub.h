@@ -1,24 +1,33 @@
 #pragma once
 // RoomFanout over the RoomRegistry and the Redis subscriber: a room's channel is subscribed while it
 // has a local member, and each event from it is encoded once and the same bytes are queued on every
-// local member. Subscription decisions run on the subscriber's thread, where the registry is read
-// again, so concurrent enters and exits cannot leave a room unsubscribed with members in it.
+// local member. Per room, a SeqOrderer keeps messages in seq order: what Redis drops or reorders
+// (a restart, a late subscribe) is fetched from messages before later messages go out. Subscription
+// decisions and the orderers live on the subscriber's thread, where the registry is read again, so
+// concurrent enters and exits cannot leave a room unsubscribed with members in it.
 
+#include <boost/asio/steady_timer.hpp>
+#include <map>
 #include <string>
 
 #include "common/metrics.h"
 #include "domain/backends.h"
 #include "domain/room_registry.h"
+#include "domain/seq_orderer.h"
 #include "transport/redis_subscriber.h"
 
 namespace chat::gateway {
 
 class RoomHub : public RoomFanout {
  public:
-  RoomHub(RoomRegistry& registry, MetricsRegistry& metrics);
+  RoomHub(RoomRegistry& registry, MessagesBackend& messages, std::chrono::milliseconds refetch_after,
+          MetricsRegistry& metrics);
 
-  // Set once before Start: the subscriber whose messages come to OnChannelMessage.
-  void Attach(RedisSubscriber* subscriber) { subscriber_ = subscriber; }
+  // Set once before Start: the subscriber whose events come to OnChannelMessage / OnSubscribed.
+  void Attach(RedisSubscriber* subscriber);
+  // Starts the tick that retries overdue gap fetches; call once the io_context runs.
+  void StartTicking();
+  void StopTicking();
 
   void Enter(const std::string& room, const std::string& connection_id, std::weak_ptr<RoomMember> member,
              std::function<void(absl::Status)> ready) override;
@@ -26,13 +35,27 @@ class RoomHub : public RoomFanout {
 
   // On the subscriber's thread.
   void OnChannelMessage(const std::string& channel, const std::string& payload);
+  void OnSubscribed(const std::string& channel, bool again);
 
  private:
+  SeqOrderer& OrderOf(const std::string& room);
+  void Apply(const std::string& room, SeqOrderer::Step step);
+  void Fetch(const std::string& room, GapFetch gap);
+  void FanOut(const std::string& room, int64_t seq, std::shared_ptr<const std::string> bytes);
+  void Tick();
+
   RoomRegistry& registry_;
+  MessagesBackend& messages_;
+  std::chrono::milliseconds refetch_after_;
   RedisSubscriber* subscriber_ = nullptr;
+  std::unique_ptr<boost::asio::steady_timer> tick_;
+  bool ticking_ = false;
+  std::map<std::string, SeqOrderer> orders_;  // subscriber thread only
   Counter& deliveries_;
   Counter& events_;
   Counter& bad_events_;
+  Counter& gap_fetches_;
+  Counter& redis_duplicates_;
   Histogram& delivery_latency_;
 };
 

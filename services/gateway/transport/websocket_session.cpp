@@ -1,6 +1,7 @@
 #include "transport/websocket_session.h"
 
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 #include "common/log.h"
 #include "transport/gateway_context.h"
@@ -48,6 +49,15 @@ void WebSocketSession::OnAccept(beast::error_code ec) {
       if (auto self = weak.lock(); self && !self->finished_) fn();
     });
   };
+  ChatConnection::PostAfter post_after = [weak, executor](std::chrono::milliseconds delay,
+                                                          std::function<void()> fn) {
+    // Rare (a failed gap fetch): a timer of its own, alive until it fires.
+    auto timer = std::make_shared<asio::steady_timer>(executor, delay);
+    timer->async_wait([weak, timer, fn = std::move(fn)](beast::error_code ec) {
+      if (ec) return;
+      if (auto self = weak.lock(); self && !self->finished_) fn();
+    });
+  };
   ChatConnection::Send send = [this](std::shared_ptr<const std::string> frame) { Send(std::move(frame)); };
   ConnectionLimits limits;
   limits.text_max_bytes = static_cast<size_t>(ctx_.config.text_limit_bytes);
@@ -55,9 +65,11 @@ void WebSocketSession::OnAccept(beast::error_code ec) {
   limits.send_rate_per_second = static_cast<double>(ctx_.config.send_rate_per_second);
   limits.send_burst = static_cast<double>(ctx_.config.send_burst);
   limits.max_rooms = static_cast<size_t>(ctx_.config.max_rooms_per_connection);
+  limits.replay_max = static_cast<uint32_t>(ctx_.config.resume_replay_max);
+  limits.refetch_after = std::chrono::milliseconds(ctx_.config.gap_refetch_ms);
   chat_ = std::make_unique<ChatConnection>(identity_, limits, ctx_.messages, ctx_.presence, ctx_.fanout,
-                                           ctx_.connection_metrics, std::move(post), std::move(send),
-                                           std::weak_ptr<RoomMember>(shared_from_this()));
+                                           ctx_.connection_metrics, std::move(post), std::move(post_after),
+                                           std::move(send), std::weak_ptr<RoomMember>(shared_from_this()));
   log::Info("connection opened", {{"conn", identity_.connection_id}, {"user", identity_.user}});
   chat_->Start();
   DoRead();
@@ -85,9 +97,9 @@ void WebSocketSession::OnRead(beast::error_code ec, size_t) {
   if (!finished_) DoRead();
 }
 
-void WebSocketSession::Deliver(std::shared_ptr<const std::string> frame) {
-  asio::post(ws_.get_executor(), [self = shared_from_this(), frame = std::move(frame)]() mutable {
-    self->Send(std::move(frame));
+void WebSocketSession::Deliver(std::shared_ptr<const Delivery> delivery) {
+  asio::post(ws_.get_executor(), [self = shared_from_this(), delivery = std::move(delivery)] {
+    if (self->chat_ && !self->finished_) self->chat_->OnDelivery(*delivery);
   });
 }
 

@@ -26,7 +26,7 @@ class WebSocketSession : public RoomMember, public std::enable_shared_from_this<
 
   // Completes the upgrade of `req` (already authenticated), then starts reading.
   void Run(boost::beast::http::request<boost::beast::http::string_body> req);
-  void Deliver(std::shared_ptr<const std::string> frame) override;
+  void Deliver(std::shared_ptr<const Delivery> delivery) override;
   // Closes with a close code (1001 on shutdown); thread-safe.
   void CloseFromAnyThread(boost::beast::websocket::close_code code, std::string reason);
   const std::string& user() const { return identity_.user; }

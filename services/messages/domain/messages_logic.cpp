@@ -68,7 +68,7 @@ void MessagesLogic::History(const chat::v1::HistoryRequest& req, Done<chat::v1::
   if (req.before_seq() < 0 || req.after_seq() < 0) return done(absl::InvalidArgumentError("negative seq"));
   chat::v1::HistoryRequest clamped = req;
   uint32_t limit = req.limit() == 0 ? limits_.history_default : req.limit();
-  clamped.set_limit(std::min(limit, limits_.history_max));
+  clamped.set_limit(std::min(limit, req.replay() ? limits_.replay_max : limits_.history_max));
   auto shared_done = std::make_shared<Done<chat::v1::HistoryReply>>(std::move(done));
   queries_.Post(
       [clamped, shared_done](MessageStore& store) {

@@ -15,6 +15,7 @@ struct MessagesLimits {
   size_t text_max_bytes = 4096;
   uint32_t history_default = 50;
   uint32_t history_max = 200;
+  uint32_t replay_max = 1000;
 };
 
 class MessagesLogic {
