@@ -58,7 +58,7 @@ absl::Status ValidateToken(const char* what, std::string_view v, bool allow_slas
   if (v.empty() || v.size() > 64)
     return absl::InvalidArgumentError(absl::StrCat(what, " must be 1 to 64 characters"));
   for (char c : v) {
-    if (c <= 0x20 || c >= 0x7f || c == '"' || c == '\\' || (!allow_slash && c == '/')) {
+    if (c <= 0x20 || c >= 0x7f || c == '"' || c == '\\' || (!allow_slash && (c == '/' || c == '|'))) {
       return absl::InvalidArgumentError(absl::StrCat(what, " holds a character that is not allowed"));
     }
   }

@@ -12,7 +12,7 @@ bool IsValidUtf8(std::string_view s);
 
 // Room ids: 1-64 of [A-Za-z0-9_.:-]. Clients see InvalidArgument.
 absl::Status ValidateRoomName(std::string_view room);
-// User ids (JWT sub): 1-64 printable ASCII without spaces, quotes, backslashes or slashes.
+// User ids (JWT sub): 1-64 printable ASCII without spaces, quotes, backslashes, slashes or '|'.
 absl::Status ValidateUserId(std::string_view user);
 // Client ids: 1-64 printable ASCII.
 absl::Status ValidateClientId(std::string_view client_id);

@@ -54,6 +54,11 @@ int main() {
     }
   }
 
+  if (config->migrate_only) {
+    log::Info("migrations applied; MIGRATE_ONLY=1, exiting");
+    return 0;
+  }
+
   MetricsRegistry metrics;
   auto redis = *ParseHostPort(config->redis_addr);
   RedisEventPublisher publisher(redis.host, redis.port);

@@ -30,6 +30,7 @@ absl::StatusOr<MessagesConfig> MessagesConfig::FromEnv(EnvLookup lookup) {
       c.seed_public_rooms.push_back(room);
     }
   }
+  c.migrate_only = env.Bool("MIGRATE_ONLY", c.migrate_only);
   if (!env.status().ok()) return env.status();
   if (auto hp = ParseHostPort(c.redis_addr); !hp.ok()) return hp.status();
   return c;

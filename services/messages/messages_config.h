@@ -23,6 +23,8 @@ struct MessagesConfig {
   int64_t history_page_max = 200;
   int64_t resume_replay_max = 1000;
   std::vector<std::string> seed_public_rooms = {"general", "random"};
+  // Apply migrations (and seed rooms), then exit: for a Kubernetes migration Job.
+  bool migrate_only = false;
 
   static absl::StatusOr<MessagesConfig> FromEnv(EnvLookup lookup);
 };

@@ -8,6 +8,7 @@
 #include "common/metrics_http_server.h"
 #include "common/process.h"
 #include "domain/presence_logic.h"
+#include "domain/presence_sweeper.h"
 #include "storage/redis_presence_store.h"
 #include "transport/presence_grpc_service.h"
 
@@ -22,6 +23,12 @@ int main() {
   std::string redis_addr = env.String("REDIS_ADDR", "127.0.0.1:6379");
   int64_t ttl = env.Int("PRESENCE_TTL_SECONDS", 30, 2, 3600);
   int64_t workers = env.Int("PRESENCE_WORKERS", 4, 1, 256);
+  PresenceTimings timings;
+  timings.ttl_ms = ttl * 1000;
+  timings.grace_ms = env.Int("PRESENCE_GRACE_MS", 5000, 0, 3600000);
+  timings.typing_expire_ms = env.Int("TYPING_EXPIRE_MS", 5000, 100, 3600000);
+  timings.typing_throttle_ms = env.Int("TYPING_THROTTLE_MS", 1000, 0, 3600000);
+  int64_t sweep_ms = env.Int("PRESENCE_SWEEP_MS", 250, 10, 60000);
   log::Init("presence", env.String("LOG_LEVEL", "info"));
   auto redis = ParseHostPort(redis_addr);
   if (!env.status().ok() || !redis.ok()) {
@@ -33,12 +40,19 @@ int main() {
   MetricsRegistry metrics;
   std::vector<std::unique_ptr<PresenceStore>> stores;
   for (int64_t i = 0; i < workers; ++i) {
-    stores.push_back(
-        std::make_unique<RedisPresenceStore>(redis->host, redis->port, std::chrono::seconds(ttl)));
+    stores.push_back(std::make_unique<RedisPresenceStore>(redis->host, redis->port, timings));
   }
+  NowMs now_ms = [] {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+  };
   PresencePool pool(std::move(stores), 100000);
-  PresenceLogic logic(pool, metrics);
+  PresenceLogic logic(pool, now_ms, metrics);
   pool.Start();
+  PresenceSweeper sweeper(std::make_unique<RedisPresenceStore>(redis->host, redis->port, timings), now_ms,
+                          std::chrono::milliseconds(sweep_ms), metrics);
+  sweeper.Start();
 
   PresenceGrpcService service(logic, metrics);
   EnableHealthAndReflection();
@@ -57,13 +71,16 @@ int main() {
     log::Error("cannot serve metrics", {{"error", st.ToString()}});
     return 1;
   }
-  log::Info("presence ready",
-            {{"grpc_port", port}, {"metrics_port", metrics_http.port()}, {"ttl_seconds", ttl}});
+  log::Info("presence ready", {{"grpc_port", port},
+                               {"metrics_port", metrics_http.port()},
+                               {"ttl_seconds", ttl},
+                               {"grace_ms", timings.grace_ms}});
 
   std::string sig = WaitForShutdownSignal();
   log::Info("shutting down", {{"signal", sig}});
   server->GetHealthCheckService()->SetServingStatus(false);
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  sweeper.Stop();
   pool.Stop();
   metrics_http.Stop();
   log::Info("stopped");

@@ -207,6 +207,38 @@ TEST_F(ChatConnectionTest, MalformedFramesGetBadRequest) {
   EXPECT_EQ(Last().ref(), 7u);
 }
 
+TEST_F(ChatConnectionTest, TypingNeedsTheRoomAndGoesToPresence) {
+  conn_->OnText(R"({"ref":9,"typing":{"room":"general","active":true}})");
+  EXPECT_EQ(Last().error().code(), "forbidden");
+  JoinGeneral();
+  size_t before = presence_.requests.size();
+  size_t frames = frames_.size();
+  conn_->OnText(R"({"typing":{"room":"general","active":true}})");
+  ASSERT_EQ(presence_.requests.size(), before + 1);
+  EXPECT_TRUE(presence_.requests.back().typing().active());
+  EXPECT_EQ(presence_.requests.back().typing().conn().user(), "alice");
+  EXPECT_EQ(frames_.size(), frames);  // no answer when it worked
+}
+
+TEST_F(ChatConnectionTest, StoredMessageClearsTyping) {
+  JoinGeneral();
+  conn_->OnText(R"({"ref":2,"send":{"room":"general","clientId":"c1","text":"hello"}})");
+  GatewayReply r;
+  r.mutable_sent()->mutable_message()->set_room("general");
+  r.mutable_sent()->mutable_message()->set_seq(8);
+  messages_.Answer(messages_.requests.size() - 1, r);
+  ASSERT_TRUE(presence_.requests.back().has_typing());
+  EXPECT_TRUE(presence_.requests.back().typing().clear());
+}
+
+TEST_F(ChatConnectionTest, PresenceQueryIsAnswered) {
+  conn_->OnText(R"({"ref":8,"presence":{"room":"general","users":["bob"]}})");
+  ASSERT_TRUE(presence_.requests.back().has_status());
+  EXPECT_EQ(presence_.requests.back().status().users(0), "bob");
+  ASSERT_TRUE(Last().has_presence_status());
+  EXPECT_EQ(Last().ref(), 8u);
+}
+
 TEST_F(ChatConnectionTest, HistoryIsForwardedWithTheUser) {
   conn_->OnText(R"({"ref":3,"history":{"room":"general","beforeSeq":"120","limit":50}})");
   const auto& req = messages_.requests.back();

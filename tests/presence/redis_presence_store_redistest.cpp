@@ -1,4 +1,5 @@
-// RedisPresenceStore against a real Redis (started by the ctest fixture).
+// The presence state machine (RedisPresenceStore's Lua scripts) against a real Redis, with time passed
+// in: transitions, the grace period, dead gateways, typing throttle and expiry. No sleeps.
 #include <gtest/gtest.h>
 
 #include "common/redis_connection.h"
@@ -19,81 +20,162 @@ chat::v1::ConnectionRef Conn(const std::string& gw, const std::string& conn, con
   return r;
 }
 
+PresenceTimings Timings() {
+  PresenceTimings t;
+  t.ttl_ms = 30000;
+  t.grace_ms = 5000;
+  t.typing_expire_ms = 5000;
+  t.typing_throttle_ms = 1000;
+  return t;
+}
+
+// "online:alice" / "offline:alice" / "typing:alice" / "stopped:alice"
+std::vector<std::string> Describe(const std::vector<PresenceChange>& changes) {
+  std::vector<std::string> out;
+  for (const auto& c : changes) {
+    if (c.event.has_presence()) {
+      out.push_back((c.event.presence().online() ? "online:" : "offline:") + c.event.presence().user());
+    } else if (c.event.has_typing()) {
+      out.push_back((c.event.typing().active() ? "typing:" : "stopped:") + c.event.typing().user());
+    }
+  }
+  return out;
+}
+
 class PresenceStoreTest : public ::testing::Test {
  protected:
   void SetUp() override {
     auto s = LoadTestServers();
-    store_ = std::make_unique<RedisPresenceStore>(s.redis_host, s.redis_port, std::chrono::seconds(30));
+    store_ = std::make_unique<RedisPresenceStore>(s.redis_host, s.redis_port, Timings());
+    other_replica_ = std::make_unique<RedisPresenceStore>(s.redis_host, s.redis_port, Timings());
     redis_ = std::make_unique<RedisConnection>(s.redis_host, s.redis_port, std::chrono::milliseconds(2000));
     gw_a_ = UniqueName("gwA");
     gw_b_ = UniqueName("gwB");
     alice_ = UniqueName("alice");
     bob_ = UniqueName("bob");
     room_ = UniqueName("room");
+    // Sweeps see every test's leftovers too; start from a time after all of them.
+    now_ = 4'000'000'000'000 + static_cast<int64_t>(std::hash<std::string>{}(room_) % 1'000'000) * 1'000'000;
   }
-  std::unique_ptr<RedisPresenceStore> store_;
+
+  std::vector<std::string> EnterChanges(const std::string& gw, const std::string& conn,
+                                        const std::string& user) {
+    auto r = store_->Enter(Conn(gw, conn, user), room_, now_);
+    EXPECT_TRUE(r.ok()) << r.status();
+    return r.ok() ? Describe(r->changes) : std::vector<std::string>{};
+  }
+  // Sweep changes for this test's room only (other tests' rooms may be due too).
+  std::vector<std::string> Sweep(RedisPresenceStore& s, int64_t at) {
+    auto r = s.Sweep(at);
+    EXPECT_TRUE(r.ok()) << r.status();
+    std::vector<PresenceChange> mine;
+    if (r.ok()) {
+      for (auto& c : *r) {
+        if (c.room == room_) mine.push_back(c);
+      }
+    }
+    return Describe(mine);
+  }
+
+  std::unique_ptr<RedisPresenceStore> store_, other_replica_;
   std::unique_ptr<RedisConnection> redis_;
   std::string gw_a_, gw_b_, alice_, bob_, room_;
+  int64_t now_;
 };
 
-TEST_F(PresenceStoreTest, OnlineWhileAnyConnectionLives) {
-  EXPECT_TRUE(*store_->Open(Conn(gw_a_, "1", alice_)));
-  EXPECT_FALSE(*store_->Open(Conn(gw_b_, "2", alice_)));  // second tab, other replica
-  EXPECT_FALSE(*store_->Close(Conn(gw_a_, "1", alice_)));
+TEST_F(PresenceStoreTest, UserOnlineWhileAnyConnectionLives) {
+  EXPECT_TRUE(*store_->Open(Conn(gw_a_, "1", alice_), now_));
+  EXPECT_FALSE(*store_->Open(Conn(gw_b_, "2", alice_), now_));  // second tab, other replica
+  ASSERT_TRUE(store_->Close(Conn(gw_a_, "1", alice_), now_).ok());
   auto users = store_->Users({alice_});
   ASSERT_TRUE(users.ok());
   EXPECT_TRUE((*users)[0].online());
-  EXPECT_TRUE(*store_->Close(Conn(gw_b_, "2", alice_)));
+  ASSERT_TRUE(store_->Close(Conn(gw_b_, "2", alice_), now_).ok());
   users = store_->Users({alice_});
   EXPECT_FALSE((*users)[0].online());
-  EXPECT_GT((*users)[0].last_seen().seconds(), 0);
+  EXPECT_EQ((*users)[0].last_seen().seconds(), now_ / 1000);
 }
 
-TEST_F(PresenceStoreTest, RoomOnlineListsUsersOnce) {
-  ASSERT_TRUE(store_->Open(Conn(gw_a_, "1", alice_)).ok());
-  ASSERT_TRUE(store_->Open(Conn(gw_a_, "2", alice_)).ok());
-  ASSERT_TRUE(store_->Open(Conn(gw_b_, "3", bob_)).ok());
-  auto online = store_->Enter(Conn(gw_a_, "1", alice_), room_);
-  ASSERT_TRUE(online.ok());
-  EXPECT_EQ(*online, std::vector<std::string>{alice_});
-  ASSERT_TRUE(store_->Enter(Conn(gw_a_, "2", alice_), room_).ok());
-  online = store_->Enter(Conn(gw_b_, "3", bob_), room_);
-  ASSERT_TRUE(online.ok());
-  std::vector<std::string> both = {alice_, bob_};
-  std::sort(both.begin(), both.end());
-  EXPECT_EQ(*online, both);
-  ASSERT_TRUE(store_->Exit(Conn(gw_b_, "3", bob_), room_).ok());
+TEST_F(PresenceStoreTest, OnlineOnceOfflineOnceAfterTheGrace) {
+  EXPECT_EQ(EnterChanges(gw_a_, "1", alice_), std::vector<std::string>{"online:" + alice_});
+  EXPECT_TRUE(EnterChanges(gw_b_, "2", alice_).empty());  // second tab: already online
+  ASSERT_TRUE(store_->Exit(Conn(gw_a_, "1", alice_), room_, now_).ok());
+  EXPECT_TRUE(Sweep(*store_, now_ + 60000).empty());  // one tab left: nothing
+  ASSERT_TRUE(store_->Close(Conn(gw_b_, "2", alice_), now_ + 60000).ok());
+  EXPECT_TRUE(Sweep(*store_, now_ + 60000 + 4999).empty());  // within the grace
+  EXPECT_EQ(Sweep(*store_, now_ + 60000 + 5000), std::vector<std::string>{"offline:" + alice_});
+  EXPECT_TRUE(Sweep(*store_, now_ + 70000).empty());  // once
+  EXPECT_TRUE(store_->RoomOnline(room_)->empty());
+}
+
+TEST_F(PresenceStoreTest, ReturningWithinTheGracePublishesNothing) {
+  EnterChanges(gw_a_, "1", alice_);
+  ASSERT_TRUE(store_->Close(Conn(gw_a_, "1", alice_), now_).ok());
+  now_ += 2000;
+  EXPECT_TRUE(EnterChanges(gw_b_, "2", alice_).empty());  // reconnected elsewhere: no new online
+  EXPECT_TRUE(Sweep(*store_, now_ + 10000).empty());      // and no offline
   EXPECT_EQ(*store_->RoomOnline(room_), std::vector<std::string>{alice_});
 }
 
-TEST_F(PresenceStoreTest, DeadGatewaysConnectionsDropOut) {
-  ASSERT_TRUE(store_->Open(Conn(gw_a_, "1", alice_)).ok());
-  ASSERT_TRUE(store_->Open(Conn(gw_b_, "2", bob_)).ok());
-  ASSERT_TRUE(store_->Enter(Conn(gw_a_, "1", alice_), room_).ok());
-  ASSERT_TRUE(store_->Enter(Conn(gw_b_, "2", bob_), room_).ok());
-  // Gateway B stops heartbeating: its key expires (here: removed, as the TTL would).
+TEST_F(PresenceStoreTest, DeadGatewaysUsersGoOfflineAfterTtlAndGrace) {
+  EnterChanges(gw_a_, "1", alice_);
+  EnterChanges(gw_b_, "2", bob_);
+  // Gateway B stops heartbeating: its key expires (removed here, as the TTL would).
   ASSERT_TRUE(redis_->Command({"DEL", "chat:presence:gw:" + gw_b_}).ok());
   EXPECT_EQ(*store_->RoomOnline(room_), std::vector<std::string>{alice_});
-  auto users = store_->Users({bob_});
-  EXPECT_FALSE((*users)[0].online());
-  // A heartbeat brings a gateway's key back with its TTL.
-  ASSERT_TRUE(store_->Heartbeat(gw_b_).ok());
-  auto ttl = redis_->Command({"TTL", "chat:presence:gw:" + gw_b_});
-  ASSERT_TRUE(ttl.ok());
-  EXPECT_GT(ttl->integer, 0);
-  EXPECT_LE(ttl->integer, 30);
+  int64_t dead_at = now_ + Timings().ttl_ms;
+  EXPECT_TRUE(Sweep(*store_, dead_at).empty());  // closes B's connections, starts the grace
+  EXPECT_EQ(Sweep(*store_, dead_at + Timings().grace_ms), std::vector<std::string>{"offline:" + bob_});
+  EXPECT_FALSE((*store_->Users({bob_}))[0].online());
+}
+
+TEST_F(PresenceStoreTest, TwoReplicasSweepingClaimEachChangeOnce) {
+  EnterChanges(gw_a_, "1", alice_);
+  ASSERT_TRUE(store_->Close(Conn(gw_a_, "1", alice_), now_).ok());
+  int64_t due = now_ + Timings().grace_ms;
+  auto first = Sweep(*other_replica_, due);
+  auto second = Sweep(*store_, due);
+  EXPECT_EQ(first.size() + second.size(), 1u);
+}
+
+TEST_F(PresenceStoreTest, TypingIsThrottledStopsAndExpires) {
+  chat::v1::TypingUpdate u;
+  *u.mutable_conn() = Conn(gw_a_, "1", alice_);
+  u.set_room(room_);
+  u.set_active(true);
+  EXPECT_EQ(Describe(*store_->Typing(u, now_)), std::vector<std::string>{"typing:" + alice_});
+  EXPECT_TRUE(Describe(*store_->Typing(u, now_ + 300)).empty());  // throttled (the key's PX is real time)
+  u.set_active(false);
+  EXPECT_EQ(Describe(*store_->Typing(u, now_ + 400)), std::vector<std::string>{"stopped:" + alice_});
+  EXPECT_TRUE(Describe(*store_->Typing(u, now_ + 500)).empty());  // stopped once
+  u.set_active(true);
+  EXPECT_EQ(Describe(*store_->Typing(u, now_ + 600)), std::vector<std::string>{"typing:" + alice_});
+  EXPECT_TRUE(Sweep(*store_, now_ + 600 + 4999).empty());
+  EXPECT_EQ(Sweep(*store_, now_ + 600 + 5000), std::vector<std::string>{"stopped:" + alice_});
+  EXPECT_TRUE(Sweep(*store_, now_ + 20000).empty());
+}
+
+TEST_F(PresenceStoreTest, TypingClearedByAMessageEndsSilently) {
+  chat::v1::TypingUpdate u;
+  *u.mutable_conn() = Conn(gw_a_, "1", alice_);
+  u.set_room(room_);
+  u.set_active(true);
+  ASSERT_EQ(store_->Typing(u, now_)->size(), 1u);
+  u.set_clear(true);
+  EXPECT_TRUE(store_->Typing(u, now_ + 100)->empty());
+  EXPECT_TRUE(Sweep(*store_, now_ + 60000).empty());  // no active:false later either
 }
 
 TEST_F(PresenceStoreTest, EnteringCountsAsAHeartbeat) {
   // The first connection of a new gateway may enter a room before its open or heartbeat is seen.
-  auto online = store_->Enter(Conn(gw_a_, "1", alice_), room_);
-  ASSERT_TRUE(online.ok());
-  EXPECT_EQ(*online, std::vector<std::string>{alice_});
+  auto r = store_->Enter(Conn(gw_a_, "1", alice_), room_, now_);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->online, std::vector<std::string>{alice_});
 }
 
 TEST_F(PresenceStoreTest, RedisDownIsUnavailable) {
-  RedisPresenceStore down("127.0.0.1", 1, std::chrono::seconds(30));
-  EXPECT_EQ(down.Open(Conn(gw_a_, "1", alice_)).status().code(), absl::StatusCode::kUnavailable);
+  RedisPresenceStore down("127.0.0.1", 1, Timings());
+  EXPECT_EQ(down.Open(Conn(gw_a_, "1", alice_), now_).status().code(), absl::StatusCode::kUnavailable);
 }
 
 }  // namespace

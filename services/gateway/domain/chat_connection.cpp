@@ -33,6 +33,8 @@ std::string_view FrameTypeName(ClientFrame::BodyCase c) {
       return "leave";
     case ClientFrame::kPing:
       return "ping";
+    case ClientFrame::kPresence:
+      return "presence";
     default:
       return "none";
   }
@@ -148,13 +150,17 @@ void ChatConnection::OnText(std::string_view text) {
       return HandleSend(parsed.ref, f.send());
     case ClientFrame::kHistory:
       return HandleHistory(parsed.ref, f.history());
+    case ClientFrame::kTyping:
+      return HandleTyping(parsed.ref, f.typing());
+    case ClientFrame::kPresence:
+      return HandlePresence(parsed.ref, f.presence());
     case ClientFrame::kPing: {
       ServerFrame pong;
       pong.mutable_pong();
       return Reply(parsed.ref, std::move(pong));
     }
     default:
-      // typing, read and openDm are part of protocol v1 but not served by this version yet.
+      // read and openDm are part of protocol v1 but not served by this version yet.
       return ReplyError(parsed.ref, absl::InvalidArgumentError(
                                         absl::StrCat("'", std::string(FrameTypeName(f.body_case())),
                                                      "' is not supported by this gateway version yet")));
@@ -409,6 +415,7 @@ void ChatConnection::HandleSend(std::optional<uint32_t> ref, const chat::v1::Sen
       *a->mutable_ts() = m.ts();
       a->set_duplicate(r->sent().duplicate());
       Reply(ref, std::move(f));
+      if (!r->sent().duplicate()) ClearTyping(m.room());
     });
   });
 }
@@ -428,6 +435,51 @@ void ChatConnection::HandleHistory(std::optional<uint32_t> ref, const chat::v1::
       if (!st.ok()) return ReplyError(ref, st);
       ServerFrame f;
       *f.mutable_history() = std::move(*r->mutable_history()->mutable_page());
+      Reply(ref, std::move(f));
+    });
+  });
+}
+
+void ChatConnection::HandleTyping(std::optional<uint32_t> ref, const chat::v1::SetTyping& typing) {
+  if (auto st = ValidateRoomName(typing.room()); !st.ok()) return ReplyError(ref, st);
+  if (!InRoom(typing.room()))
+    return ReplyError(ref, absl::PermissionDeniedError("join the room before typing"));
+  chat::v1::PresenceRequest req;
+  auto* t = req.mutable_typing();
+  *t->mutable_conn() = Ref();
+  t->set_room(typing.room());
+  t->set_active(typing.active());
+  // Presence throttles and publishes; typing is best effort, so there is no answer unless it fails.
+  presence_.Call(std::move(req), [this, post = post_, ref](absl::StatusOr<chat::v1::PresenceReply> r) {
+    absl::Status st = r.ok() ? (r->has_error() ? ReplyStatus(r->error()) : absl::OkStatus()) : r.status();
+    if (st.ok()) return;
+    post([this, ref, st] { ReplyError(ref, st); });
+  });
+}
+
+void ChatConnection::ClearTyping(const std::string& room) {
+  chat::v1::PresenceRequest req;
+  auto* t = req.mutable_typing();
+  *t->mutable_conn() = Ref();
+  t->set_room(room);
+  t->set_clear(true);
+  presence_.Call(std::move(req), [](absl::StatusOr<chat::v1::PresenceReply>) {});
+}
+
+void ChatConnection::HandlePresence(std::optional<uint32_t> ref, const chat::v1::GetPresence& query) {
+  if (!query.room().empty()) {
+    if (auto st = ValidateRoomName(query.room()); !st.ok()) return ReplyError(ref, st);
+  }
+  if (query.users_size() > 100)
+    return ReplyError(ref, absl::InvalidArgumentError("at most 100 users per query"));
+  chat::v1::PresenceRequest req;
+  *req.mutable_status() = query;
+  presence_.Call(std::move(req), [this, post = post_, ref](absl::StatusOr<chat::v1::PresenceReply> r) {
+    post([this, ref, r = std::move(r)]() mutable {
+      absl::Status st = r.ok() ? (r->has_error() ? ReplyStatus(r->error()) : absl::OkStatus()) : r.status();
+      if (!st.ok()) return ReplyError(ref, st);
+      ServerFrame f;
+      *f.mutable_presence_status() = std::move(*r->mutable_status());
       Reply(ref, std::move(f));
     });
   });

@@ -92,6 +92,9 @@ class ChatConnection {
   void HandleLeave(std::optional<uint32_t> ref, const chat::v1::LeaveRoom& leave);
   void HandleSend(std::optional<uint32_t> ref, const chat::v1::SendMessage& send);
   void HandleHistory(std::optional<uint32_t> ref, const chat::v1::GetHistory& history);
+  void HandleTyping(std::optional<uint32_t> ref, const chat::v1::SetTyping& typing);
+  void HandlePresence(std::optional<uint32_t> ref, const chat::v1::GetPresence& query);
+  void ClearTyping(const std::string& room);
   void ExitRoom(const std::string& room);
   chat::v1::ConnectionRef Ref() const;
 

@@ -1,5 +1,6 @@
 #include "domain/presence_logic.h"
 
+#include "common/log.h"
 #include "common/text_rules.h"
 
 namespace chat::presence {
@@ -8,88 +9,130 @@ namespace {
 absl::Status Unavailable() { return absl::UnavailableError("presence service is overloaded or stopping"); }
 
 absl::Status ValidateConn(const chat::v1::ConnectionRef& c) {
-  if (c.gateway().empty() || c.connection().empty())
+  if (c.gateway().empty() || c.connection().empty()) {
     return absl::InvalidArgumentError("connection ref is incomplete");
+  }
   if (c.gateway().find('|') != std::string::npos || c.connection().find('|') != std::string::npos) {
     return absl::InvalidArgumentError("connection ref holds '|'");
   }
   return ValidateUserId(c.user());
 }
 
+absl::Status Validate(const chat::v1::PresenceRequest& req) {
+  using R = chat::v1::PresenceRequest;
+  switch (req.body_case()) {
+    case R::kOpened:
+      return ValidateConn(req.opened().conn());
+    case R::kClosed:
+      return ValidateConn(req.closed().conn());
+    case R::kEntered:
+      if (auto st = ValidateConn(req.entered().conn()); !st.ok()) return st;
+      return ValidateRoomName(req.entered().room());
+    case R::kExited:
+      if (auto st = ValidateConn(req.exited().conn()); !st.ok()) return st;
+      return ValidateRoomName(req.exited().room());
+    case R::kHeartbeat:
+      if (req.heartbeat().gateway().empty() || req.heartbeat().gateway().find('|') != std::string::npos) {
+        return absl::InvalidArgumentError("bad heartbeat gateway");
+      }
+      return absl::OkStatus();
+    case R::kTyping:
+      if (auto st = ValidateConn(req.typing().conn()); !st.ok()) return st;
+      return ValidateRoomName(req.typing().room());
+    case R::kStatus:
+      if (!req.status().room().empty()) {
+        if (auto st = ValidateRoomName(req.status().room()); !st.ok()) return st;
+      }
+      if (req.status().users_size() > 100) return absl::InvalidArgumentError("at most 100 users per query");
+      for (const auto& u : req.status().users()) {
+        if (auto st = ValidateUserId(u); !st.ok()) return st;
+      }
+      return absl::OkStatus();
+    default:
+      return absl::InvalidArgumentError("request has no body");
+  }
+}
+
 }  // namespace
 
-PresenceLogic::PresenceLogic(PresencePool& pool, MetricsRegistry& metrics)
+PresenceLogic::PresenceLogic(PresencePool& pool, NowMs now_ms, MetricsRegistry& metrics)
     : pool_(pool),
-      users_online_(
-          metrics.GetCounter("chat_presence_users_online_total", "Users whose first connection opened")),
-      users_offline_(
-          metrics.GetCounter("chat_presence_users_offline_total", "Users whose last connection closed")) {}
+      now_ms_(std::move(now_ms)),
+      online_events_(metrics.GetCounter("chat_presence_events_total", "Presence changes published",
+                                        {{"kind", "presence"}})),
+      typing_events_(metrics.GetCounter("chat_presence_events_total", "Presence changes published",
+                                        {{"kind", "typing"}})),
+      publish_failures_(metrics.GetCounter("chat_presence_publish_failures_total",
+                                           "Failed publishes of presence changes")) {}
+
+absl::StatusOr<chat::v1::PresenceReply> PresenceLogic::Run(PresenceStore& store,
+                                                           const chat::v1::PresenceRequest& req) {
+  using R = chat::v1::PresenceRequest;
+  int64_t now = now_ms_();
+  chat::v1::PresenceReply reply;
+  reply.set_correlation_id(req.correlation_id());
+  std::vector<PresenceChange> changes;
+  absl::Status st;
+  switch (req.body_case()) {
+    case R::kOpened:
+      st = store.Open(req.opened().conn(), now).status();
+      break;
+    case R::kClosed:
+      st = store.Close(req.closed().conn(), now);
+      break;
+    case R::kEntered: {
+      auto r = store.Enter(req.entered().conn(), req.entered().room(), now);
+      if (!r.ok()) return r.status();
+      reply.mutable_online()->set_room(req.entered().room());
+      for (auto& u : r->online) reply.mutable_online()->add_users(std::move(u));
+      changes = std::move(r->changes);
+      break;
+    }
+    case R::kExited:
+      st = store.Exit(req.exited().conn(), req.exited().room(), now);
+      break;
+    case R::kHeartbeat:
+      st = store.Heartbeat(req.heartbeat().gateway(), now);
+      break;
+    case R::kTyping: {
+      auto r = store.Typing(req.typing(), now);
+      if (!r.ok()) return r.status();
+      changes = std::move(*r);
+      break;
+    }
+    case R::kStatus: {
+      auto* s = reply.mutable_status();
+      s->set_room(req.status().room());
+      if (!req.status().room().empty()) {
+        auto online = store.RoomOnline(req.status().room());
+        if (!online.ok()) return online.status();
+        for (auto& u : *online) s->add_online(std::move(u));
+      }
+      std::vector<std::string> users(req.status().users().begin(), req.status().users().end());
+      auto statuses = store.Users(users);
+      if (!statuses.ok()) return statuses.status();
+      for (auto& u : *statuses) *s->add_users() = std::move(u);
+      break;
+    }
+    default:
+      break;
+  }
+  if (!st.ok()) return st;
+  if (!changes.empty()) {
+    for (const auto& c : changes) (c.event.has_typing() ? typing_events_ : online_events_).Inc();
+    if (auto pst = store.Publish(changes); !pst.ok()) {
+      publish_failures_.Inc();
+      log::Warn("presence publish failed", {{"error", pst.ToString()}});
+    }
+  }
+  return reply;
+}
 
 void PresenceLogic::Handle(const chat::v1::PresenceRequest& req, Done<chat::v1::PresenceReply> done) {
-  absl::Status valid;
-  switch (req.body_case()) {
-    case chat::v1::PresenceRequest::kOpened:
-      valid = ValidateConn(req.opened().conn());
-      break;
-    case chat::v1::PresenceRequest::kClosed:
-      valid = ValidateConn(req.closed().conn());
-      break;
-    case chat::v1::PresenceRequest::kEntered:
-      valid = ValidateConn(req.entered().conn());
-      if (valid.ok()) valid = ValidateRoomName(req.entered().room());
-      break;
-    case chat::v1::PresenceRequest::kExited:
-      valid = ValidateConn(req.exited().conn());
-      if (valid.ok()) valid = ValidateRoomName(req.exited().room());
-      break;
-    case chat::v1::PresenceRequest::kHeartbeat:
-      if (req.heartbeat().gateway().empty()) valid = absl::InvalidArgumentError("heartbeat without gateway");
-      break;
-    default:
-      valid = absl::InvalidArgumentError("request has no body");
-  }
-  if (!valid.ok()) return done(valid);
+  if (auto st = Validate(req); !st.ok()) return done(st);
   auto shared_done = std::make_shared<Done<chat::v1::PresenceReply>>(std::move(done));
-  pool_.Post(
-      [this, req, shared_done](PresenceStore& store) {
-        chat::v1::PresenceReply reply;
-        reply.set_correlation_id(req.correlation_id());
-        absl::Status st;
-        switch (req.body_case()) {
-          case chat::v1::PresenceRequest::kOpened: {
-            auto first = store.Open(req.opened().conn());
-            st = first.status();
-            if (first.ok() && *first) users_online_.Inc();
-            break;
-          }
-          case chat::v1::PresenceRequest::kClosed: {
-            auto last = store.Close(req.closed().conn());
-            st = last.status();
-            if (last.ok() && *last) users_offline_.Inc();
-            break;
-          }
-          case chat::v1::PresenceRequest::kEntered: {
-            auto online = store.Enter(req.entered().conn(), req.entered().room());
-            st = online.status();
-            if (online.ok()) {
-              reply.mutable_online()->set_room(req.entered().room());
-              for (auto& u : *online) reply.mutable_online()->add_users(std::move(u));
-            }
-            break;
-          }
-          case chat::v1::PresenceRequest::kExited:
-            st = store.Exit(req.exited().conn(), req.exited().room());
-            break;
-          case chat::v1::PresenceRequest::kHeartbeat:
-            st = store.Heartbeat(req.heartbeat().gateway());
-            break;
-          default:
-            break;
-        }
-        if (!st.ok()) return (*shared_done)(st);
-        (*shared_done)(std::move(reply));
-      },
-      [shared_done] { (*shared_done)(Unavailable()); });
+  pool_.Post([this, req, shared_done](PresenceStore& store) { (*shared_done)(Run(store, req)); },
+             [shared_done] { (*shared_done)(Unavailable()); });
 }
 
 void PresenceLogic::RoomOnline(const std::string& room, Done<chat::v1::RoomOnline> done) {

@@ -1,7 +1,7 @@
 #pragma once
-// The presence service's requests, validated and run on the Redis worker pool. Thread-safe; each
-// method returns at once and calls `done` exactly once, on a worker thread (or on the caller's thread
-// when refused up front).
+// The presence service's requests, validated and run on the Redis worker pool, and the changes they
+// cause published to the rooms. Thread-safe; each method returns at once and calls `done` exactly once,
+// on a worker thread (or on the caller's thread when refused up front). Time comes from `now_ms`.
 
 #include <functional>
 
@@ -13,23 +13,28 @@
 namespace chat::presence {
 
 using PresencePool = WorkerPool<PresenceStore>;
+using NowMs = std::function<int64_t()>;
 
 class PresenceLogic {
  public:
   template <typename T>
   using Done = std::function<void(absl::StatusOr<T>)>;
 
-  PresenceLogic(PresencePool& pool, MetricsRegistry& metrics);
+  PresenceLogic(PresencePool& pool, NowMs now_ms, MetricsRegistry& metrics);
 
-  // One request of a gateway's stream; the reply carries `online` for `entered`.
+  // One request of a gateway's stream.
   void Handle(const chat::v1::PresenceRequest& req, Done<chat::v1::PresenceReply> done);
   void RoomOnline(const std::string& room, Done<chat::v1::RoomOnline> done);
   void Users(const std::vector<std::string>& users, Done<chat::v1::GetUsersReply> done);
 
  private:
+  absl::StatusOr<chat::v1::PresenceReply> Run(PresenceStore& store, const chat::v1::PresenceRequest& req);
+
   PresencePool& pool_;
-  Counter& users_online_;
-  Counter& users_offline_;
+  NowMs now_ms_;
+  Counter& online_events_;
+  Counter& typing_events_;
+  Counter& publish_failures_;
 };
 
 }  // namespace chat::presence

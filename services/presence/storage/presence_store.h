@@ -1,7 +1,9 @@
 #pragma once
-// Presence state: which connections are alive, on which gateway, in which rooms; last seen per user.
-// One instance per Redis connection, used by one thread at a time.
+// Presence state: which connections are alive, on which gateway, in which rooms; who has been announced
+// online per room; typing; last seen. Time is passed in (unix milliseconds) so tests drive it. One
+// instance per Redis connection, used by one thread at a time.
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -10,24 +12,52 @@
 
 namespace chat::presence {
 
+// A change to tell the room about.
+struct PresenceChange {
+  std::string room;
+  chat::v1::RoomEvent event;
+};
+
+struct EnterResult {
+  std::vector<std::string> online;      // who is online in the room now, sorted
+  std::vector<PresenceChange> changes;  // the user's online event, if this entry made them online
+};
+
+struct PresenceTimings {
+  int64_t ttl_ms = 30000;             // a gateway's connections live this long after its last heartbeat
+  int64_t grace_ms = 5000;            // offline is announced only after this long without a connection
+  int64_t typing_expire_ms = 5000;    // typing without refresh ends after this long
+  int64_t typing_throttle_ms = 1000;  // at most one typing event per user and room this often
+};
+
 class PresenceStore {
  public:
   virtual ~PresenceStore() = default;
 
-  // Records a live connection; also counts as a heartbeat of its gateway. Returns true when this is the
-  // user's first live connection.
-  virtual absl::StatusOr<bool> Open(const chat::v1::ConnectionRef& conn) = 0;
-  // Forgets a connection; returns true when the user has no live connection left (last seen recorded).
-  virtual absl::StatusOr<bool> Close(const chat::v1::ConnectionRef& conn) = 0;
-  // Records the connection in the room; returns who is online in the room afterwards.
-  virtual absl::StatusOr<std::vector<std::string>> Enter(const chat::v1::ConnectionRef& conn,
-                                                         const std::string& room) = 0;
-  virtual absl::Status Exit(const chat::v1::ConnectionRef& conn, const std::string& room) = 0;
-  // Keeps a gateway's connections alive for another TTL.
-  virtual absl::Status Heartbeat(const std::string& gateway) = 0;
-  // Users with a live connection in the room, sorted. Entries of dead gateways are dropped.
+  // Records a live connection; also a heartbeat of its gateway. True when it is the user's first.
+  virtual absl::StatusOr<bool> Open(const chat::v1::ConnectionRef& conn, int64_t now_ms) = 0;
+  // Forgets a connection and leaves its rooms (offline follows after the grace, from Sweep).
+  virtual absl::Status Close(const chat::v1::ConnectionRef& conn, int64_t now_ms) = 0;
+  virtual absl::StatusOr<EnterResult> Enter(const chat::v1::ConnectionRef& conn, const std::string& room,
+                                            int64_t now_ms) = 0;
+  virtual absl::Status Exit(const chat::v1::ConnectionRef& conn, const std::string& room, int64_t now_ms) = 0;
+  virtual absl::Status Heartbeat(const std::string& gateway, int64_t now_ms) = 0;
+  // active/stop/clear of one user's typing in a room; returns the event to publish, if any.
+  virtual absl::StatusOr<std::vector<PresenceChange>> Typing(const chat::v1::TypingUpdate& update,
+                                                             int64_t now_ms) = 0;
+  // Due work: connections of gateways that stopped heartbeating are closed, offline announcements whose
+  // grace has passed go out, typing that expired ends. Safe to run on every replica at once: each change
+  // is claimed atomically by one of them.
+  virtual absl::StatusOr<std::vector<PresenceChange>> Sweep(int64_t now_ms) = 0;
+
   virtual absl::StatusOr<std::vector<std::string>> RoomOnline(const std::string& room) = 0;
-  virtual absl::StatusOr<std::vector<chat::v1::UserStatus>> Users(const std::vector<std::string>& users) = 0;
+  virtual absl::StatusOr<std::vector<chat::v1::UserPresence>> Users(
+      const std::vector<std::string>& users) = 0;
+  // Publishes changes on their rooms' channels and on the presence events channel.
+  virtual absl::Status Publish(const std::vector<PresenceChange>& changes) = 0;
 };
+
+// Where every presence and typing change is also published, for chat.v1.Presence/Watch.
+inline constexpr const char* kPresenceEventsChannel = "chat:presence:events";
 
 }  // namespace chat::presence

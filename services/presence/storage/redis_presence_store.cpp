@@ -1,174 +1,330 @@
 #include "storage/redis_presence_store.h"
 
-#include <algorithm>
 #include <set>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "common/text_rules.h"
 #include "google/protobuf/util/time_util.h"
 
 namespace chat::presence {
 namespace {
 
-constexpr const char* kLastSeen = "chat:presence:lastseen";
-std::string GatewayKey(const std::string& gw) { return absl::StrCat("chat:presence:gw:", gw); }
-std::string UserKey(const std::string& u) { return absl::StrCat("chat:presence:user:", u); }
-std::string RoomKey(const std::string& r) { return absl::StrCat("chat:presence:room:", r); }
+constexpr const char* kPrefix = "chat:presence:";
 
-int64_t NowMillis() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
-// KEYS: user set, gateway key. ARGV: "{gw}|{conn}", ttl seconds, gateway key prefix.
-// Drops the user's entries of dead gateways, adds this one; returns 1 if it is the only live one.
-constexpr const char* kOpenScript = R"lua(
-redis.call('SET', KEYS[2], '1', 'EX', ARGV[2])
-for _, m in ipairs(redis.call('SMEMBERS', KEYS[1])) do
-  local gw = string.match(m, '^(.*)|[^|]*$')
-  if redis.call('EXISTS', ARGV[3] .. gw) == 0 then redis.call('SREM', KEYS[1], m) end
+// Shared by every script. ARGV[1] is always the key prefix.
+constexpr const char* kPrelude = R"lua(
+local P = ARGV[1]
+local function alive(gw) return redis.call('EXISTS', P .. 'gw:' .. gw) == 1 end
+local function heartbeat(gw, now, ttl)
+  redis.call('SET', P .. 'gw:' .. gw, '1', 'PX', ttl)
+  redis.call('ZADD', P .. 'gws', now + ttl, gw)
 end
-redis.call('SADD', KEYS[1], ARGV[1])
-return redis.call('SCARD', KEYS[1]) == 1 and 1 or 0
+local function live_in_room(room, user)
+  local k = P .. 'uroom:' .. room .. '|' .. user
+  local live = false
+  for _, m in ipairs(redis.call('SMEMBERS', k)) do
+    local gw = string.match(m, '^(.*)|[^|]*$')
+    if gw and alive(gw) then live = true else redis.call('SREM', k, m) end
+  end
+  return live
+end
+local function exit_room(gw, conn, user, room, now, grace)
+  redis.call('SREM', P .. 'room:' .. room, user .. '|' .. gw .. '|' .. conn)
+  redis.call('SREM', P .. 'uroom:' .. room .. '|' .. user, gw .. '|' .. conn)
+  redis.call('SREM', P .. 'connrooms:' .. gw .. '|' .. conn, room)
+  if not live_in_room(room, user) and redis.call('SISMEMBER', P .. 'announced:' .. room, user) == 1 then
+    redis.call('ZADD', P .. 'pending', now + grace, room .. '|' .. user)
+  end
+end
+local function user_live_count(user)
+  local live = 0
+  for _, m in ipairs(redis.call('SMEMBERS', P .. 'user:' .. user)) do
+    local g = string.match(m, '^(.*)|[^|]*$')
+    if g and alive(g) then live = live + 1 else redis.call('SREM', P .. 'user:' .. user, m) end
+  end
+  return live
+end
+local function close_conn(gw, conn, user, now, grace)
+  for _, room in ipairs(redis.call('SMEMBERS', P .. 'connrooms:' .. gw .. '|' .. conn)) do
+    exit_room(gw, conn, user, room, now, grace)
+  end
+  redis.call('DEL', P .. 'connrooms:' .. gw .. '|' .. conn)
+  redis.call('SREM', P .. 'conns:' .. gw, user .. '|' .. conn)
+  redis.call('SREM', P .. 'user:' .. user, gw .. '|' .. conn)
+  if user_live_count(user) == 0 then redis.call('HSET', P .. 'lastseen', user, now) end
+end
+local function room_online(room)
+  local users, seen = {}, {}
+  for _, m in ipairs(redis.call('SMEMBERS', P .. 'room:' .. room)) do
+    local u, g = string.match(m, '^([^|]*)|(.*)|[^|]*$')
+    if g and alive(g) then
+      if not seen[u] then seen[u] = true; users[#users + 1] = u end
+    else
+      redis.call('SREM', P .. 'room:' .. room, m)
+    end
+  end
+  return users
+end
 )lua";
 
-// KEYS: user set, lastseen hash. ARGV: "{gw}|{conn}", user, now ms, gateway key prefix.
-// Returns 1 when no live connection of the user is left (and records last seen).
-constexpr const char* kCloseScript = R"lua(
-redis.call('SREM', KEYS[1], ARGV[1])
-local live = 0
-for _, m in ipairs(redis.call('SMEMBERS', KEYS[1])) do
-  local gw = string.match(m, '^(.*)|[^|]*$')
-  if redis.call('EXISTS', ARGV[4] .. gw) == 1 then live = live + 1 else redis.call('SREM', KEYS[1], m) end
+// ARGV: P, gw, conn, user, now, ttl. Returns 1 for the user's first live connection.
+constexpr const char* kOpen = R"lua(
+local gw, conn, user, now, ttl = ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5]), tonumber(ARGV[6])
+heartbeat(gw, now, ttl)
+redis.call('SADD', P .. 'conns:' .. gw, user .. '|' .. conn)
+redis.call('SADD', P .. 'user:' .. user, gw .. '|' .. conn)
+return user_live_count(user) == 1 and 1 or 0
+)lua";
+
+// ARGV: P, gw, conn, user, now, grace.
+constexpr const char* kClose = R"lua(
+close_conn(ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5]), tonumber(ARGV[6]))
+return 1
+)lua";
+
+// ARGV: P, gw, conn, user, room, now, ttl. Returns {announce, online users}.
+constexpr const char* kEnter = R"lua(
+local gw, conn, user, room, now, ttl = ARGV[2], ARGV[3], ARGV[4], ARGV[5], tonumber(ARGV[6]), tonumber(ARGV[7])
+heartbeat(gw, now, ttl)
+redis.call('SADD', P .. 'conns:' .. gw, user .. '|' .. conn)
+redis.call('SADD', P .. 'user:' .. user, gw .. '|' .. conn)
+redis.call('SADD', P .. 'connrooms:' .. gw .. '|' .. conn, room)
+redis.call('SADD', P .. 'room:' .. room, user .. '|' .. gw .. '|' .. conn)
+redis.call('SADD', P .. 'uroom:' .. room .. '|' .. user, gw .. '|' .. conn)
+-- Back within the grace: the pending offline is cancelled and nobody hears of it.
+redis.call('ZREM', P .. 'pending', room .. '|' .. user)
+local announce = redis.call('SADD', P .. 'announced:' .. room, user)
+return {announce, room_online(room)}
+)lua";
+
+// ARGV: P, gw, conn, user, room, now, grace.
+constexpr const char* kExit = R"lua(
+exit_room(ARGV[2], ARGV[3], ARGV[4], ARGV[5], tonumber(ARGV[6]), tonumber(ARGV[7]))
+return 1
+)lua";
+
+// ARGV: P, gw, now, ttl.
+constexpr const char* kHeartbeat = R"lua(
+heartbeat(ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]))
+return 1
+)lua";
+
+// ARGV: P, room, user, active, clear, now, expire, throttle. Returns 0 nothing, 1 announce typing,
+// 2 announce stopped.
+constexpr const char* kTyping = R"lua(
+local key = ARGV[2] .. '|' .. ARGV[3]
+local active, clear, now = ARGV[4] == '1', ARGV[5] == '1', tonumber(ARGV[6])
+if clear then
+  redis.call('ZREM', P .. 'typing', key)
+  redis.call('DEL', P .. 'typing_pub:' .. key)
+  return 0
 end
-if live == 0 then
-  redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
-  return 1
+if active then
+  redis.call('ZADD', P .. 'typing', now + tonumber(ARGV[7]), key)
+  if redis.call('SET', P .. 'typing_pub:' .. key, '1', 'PX', ARGV[8], 'NX') then return 1 end
+  return 0
+end
+if redis.call('ZREM', P .. 'typing', key) == 1 then
+  redis.call('DEL', P .. 'typing_pub:' .. key)
+  return 2
 end
 return 0
 )lua";
 
-// KEYS: room set, gateway key of the member ('' for none). ARGV: member to add ('' for none), gateway
-// key prefix, ttl seconds. Entering counts as a heartbeat of the member's gateway. Drops entries of
-// dead gateways; returns the users of the live ones.
-constexpr const char* kRoomOnlineScript = R"lua(
-if ARGV[1] ~= '' then
-  redis.call('SADD', KEYS[1], ARGV[1])
-  redis.call('SET', KEYS[2], '1', 'EX', ARGV[3])
-end
-local users = {}
-for _, m in ipairs(redis.call('SMEMBERS', KEYS[1])) do
-  local user, gw = string.match(m, '^([^|]*)|(.*)|[^|]*$')
-  if gw and redis.call('EXISTS', ARGV[2] .. gw) == 1 then
-    users[#users + 1] = user
-  else
-    redis.call('SREM', KEYS[1], m)
+// ARGV: P, now, grace. Returns a flat list of kind, room, user, millis.
+constexpr const char* kSweep = R"lua(
+local now, grace = tonumber(ARGV[2]), tonumber(ARGV[3])
+local out = {}
+for _, gw in ipairs(redis.call('ZRANGEBYSCORE', P .. 'gws', '-inf', now)) do
+  if not alive(gw) then
+    for _, uc in ipairs(redis.call('SMEMBERS', P .. 'conns:' .. gw)) do
+      local user, conn = string.match(uc, '^([^|]*)|(.*)$')
+      if user then close_conn(gw, conn, user, now, grace) end
+    end
+    redis.call('DEL', P .. 'conns:' .. gw)
+    redis.call('ZREM', P .. 'gws', gw)
   end
 end
-return users
-)lua";
-
-// KEYS: user set. ARGV: gateway key prefix. Number of live connections.
-constexpr const char* kLiveCountScript = R"lua(
-local live = 0
-for _, m in ipairs(redis.call('SMEMBERS', KEYS[1])) do
-  local gw = string.match(m, '^(.*)|[^|]*$')
-  if redis.call('EXISTS', ARGV[1] .. gw) == 1 then live = live + 1 end
+for _, ru in ipairs(redis.call('ZRANGEBYSCORE', P .. 'pending', '-inf', now, 'WITHSCORES')) do
+  table.insert(out, ru)
 end
-return live
+local due = {}
+for i = 1, #out, 2 do due[#due + 1] = {out[i], tonumber(out[i + 1])} end
+out = {}
+for _, d in ipairs(due) do
+  if redis.call('ZREM', P .. 'pending', d[1]) == 1 then
+    local room, user = string.match(d[1], '^([^|]*)|(.*)$')
+    if room and not live_in_room(room, user) and redis.call('SREM', P .. 'announced:' .. room, user) == 1 then
+      out[#out + 1] = 'offline'; out[#out + 1] = room; out[#out + 1] = user
+      out[#out + 1] = tostring(math.floor(d[2] - grace))
+    end
+  end
+end
+for _, ru in ipairs(redis.call('ZRANGEBYSCORE', P .. 'typing', '-inf', now)) do
+  if redis.call('ZREM', P .. 'typing', ru) == 1 then
+    redis.call('DEL', P .. 'typing_pub:' .. ru)
+    local room, user = string.match(ru, '^([^|]*)|(.*)$')
+    if room then
+      out[#out + 1] = 'typing_end'; out[#out + 1] = room; out[#out + 1] = user; out[#out + 1] = tostring(now)
+    end
+  end
+end
+return out
 )lua";
 
-std::string ConnMember(const chat::v1::ConnectionRef& c) {
-  return absl::StrCat(c.gateway(), "|", c.connection());
-}
-std::string RoomMember(const chat::v1::ConnectionRef& c) {
-  return absl::StrCat(c.user(), "|", c.gateway(), "|", c.connection());
+// ARGV: P, room.
+constexpr const char* kRoomOnline = R"lua(
+return room_online(ARGV[2])
+)lua";
+
+// ARGV: P, user. Returns {live count, lastseen or false}.
+constexpr const char* kUserStatus = R"lua(
+return {user_live_count(ARGV[2]), redis.call('HGET', P .. 'lastseen', ARGV[2])}
+)lua";
+
+std::vector<std::string> Sorted(const RedisValue& list) {
+  std::set<std::string> users;
+  for (const auto& e : list.elements) users.insert(e.str);
+  return {users.begin(), users.end()};
 }
 
-absl::Status ErrorOf(const RedisValue& v) {
-  if (v.type == RedisValue::Type::kError) return absl::InternalError(absl::StrCat("redis: ", v.str));
-  return absl::OkStatus();
+PresenceChange OnlineChange(const std::string& room, const std::string& user, bool online, int64_t seen_ms) {
+  PresenceChange c;
+  c.room = room;
+  auto* p = c.event.mutable_presence();
+  p->set_room(room);
+  p->set_user(user);
+  p->set_online(online);
+  if (!online) *p->mutable_last_seen() = google::protobuf::util::TimeUtil::MillisecondsToTimestamp(seen_ms);
+  return c;
+}
+
+PresenceChange TypingChange(const std::string& room, const std::string& user, bool active) {
+  PresenceChange c;
+  c.room = room;
+  auto* t = c.event.mutable_typing();
+  t->set_room(room);
+  t->set_user(user);
+  t->set_active(active);
+  return c;
 }
 
 }  // namespace
 
-RedisPresenceStore::RedisPresenceStore(std::string host, int port, std::chrono::seconds ttl)
-    : redis_(std::move(host), port, std::chrono::milliseconds(2000)), ttl_(ttl) {}
+RedisPresenceStore::RedisPresenceStore(std::string host, int port, PresenceTimings timings)
+    : redis_(std::move(host), port, std::chrono::milliseconds(2000)), timings_(timings) {}
 
-absl::StatusOr<RedisValue> RedisPresenceStore::Eval(const std::string& script,
-                                                    const std::vector<std::string>& keys,
-                                                    const std::vector<std::string>& args) {
-  std::vector<std::string> argv = {"EVAL", script, std::to_string(keys.size())};
-  argv.insert(argv.end(), keys.begin(), keys.end());
-  argv.insert(argv.end(), args.begin(), args.end());
+absl::StatusOr<RedisValue> RedisPresenceStore::Run(const std::string& body, std::vector<std::string> args) {
+  // EVAL rather than EVALSHA: the scripts are small and Redis caches them by body.
+  std::vector<std::string> argv = {"EVAL", std::string(kPrelude) + body, "0", kPrefix};
+  for (auto& a : args) argv.push_back(std::move(a));
+  ++commands_;
   auto v = redis_.Command(argv);
   if (!v.ok()) return v.status();
-  if (auto st = ErrorOf(*v); !st.ok()) return st;
+  if (v->type == RedisValue::Type::kError) return absl::InternalError(absl::StrCat("redis: ", v->str));
   return v;
 }
 
-absl::StatusOr<bool> RedisPresenceStore::Open(const chat::v1::ConnectionRef& conn) {
-  auto v = Eval(kOpenScript, {UserKey(conn.user()), GatewayKey(conn.gateway())},
-                {ConnMember(conn), std::to_string(ttl_.count()), GatewayKey("")});
+absl::StatusOr<bool> RedisPresenceStore::Open(const chat::v1::ConnectionRef& c, int64_t now_ms) {
+  auto v = Run(kOpen, {c.gateway(), c.connection(), c.user(), std::to_string(now_ms),
+                       std::to_string(timings_.ttl_ms)});
   if (!v.ok()) return v.status();
   return v->integer == 1;
 }
 
-absl::StatusOr<bool> RedisPresenceStore::Close(const chat::v1::ConnectionRef& conn) {
-  auto v = Eval(kCloseScript, {UserKey(conn.user()), kLastSeen},
-                {ConnMember(conn), conn.user(), std::to_string(NowMillis()), GatewayKey("")});
-  if (!v.ok()) return v.status();
-  return v->integer == 1;
+absl::Status RedisPresenceStore::Close(const chat::v1::ConnectionRef& c, int64_t now_ms) {
+  return Run(kClose, {c.gateway(), c.connection(), c.user(), std::to_string(now_ms),
+                      std::to_string(timings_.grace_ms)})
+      .status();
 }
 
-absl::StatusOr<std::vector<std::string>> RedisPresenceStore::Enter(const chat::v1::ConnectionRef& conn,
-                                                                   const std::string& room) {
-  auto v = Eval(kRoomOnlineScript, {RoomKey(room), GatewayKey(conn.gateway())},
-                {RoomMember(conn), GatewayKey(""), std::to_string(ttl_.count())});
+absl::StatusOr<EnterResult> RedisPresenceStore::Enter(const chat::v1::ConnectionRef& c,
+                                                      const std::string& room, int64_t now_ms) {
+  auto v = Run(kEnter, {c.gateway(), c.connection(), c.user(), room, std::to_string(now_ms),
+                        std::to_string(timings_.ttl_ms)});
   if (!v.ok()) return v.status();
-  std::set<std::string> users;
-  for (const auto& e : v->elements) users.insert(e.str);
-  return std::vector<std::string>(users.begin(), users.end());
+  if (v->elements.size() != 2) return absl::InternalError("redis: unexpected enter reply");
+  EnterResult r;
+  r.online = Sorted(v->elements[1]);
+  if (v->elements[0].integer == 1) r.changes.push_back(OnlineChange(room, c.user(), true, now_ms));
+  return r;
 }
 
-absl::Status RedisPresenceStore::Exit(const chat::v1::ConnectionRef& conn, const std::string& room) {
-  auto v = redis_.Command({"SREM", RoomKey(room), RoomMember(conn)});
-  if (!v.ok()) return v.status();
-  return ErrorOf(*v);
+absl::Status RedisPresenceStore::Exit(const chat::v1::ConnectionRef& c, const std::string& room,
+                                      int64_t now_ms) {
+  return Run(kExit, {c.gateway(), c.connection(), c.user(), room, std::to_string(now_ms),
+                     std::to_string(timings_.grace_ms)})
+      .status();
 }
 
-absl::Status RedisPresenceStore::Heartbeat(const std::string& gateway) {
-  auto v = redis_.Command({"SET", GatewayKey(gateway), "1", "EX", std::to_string(ttl_.count())});
+absl::Status RedisPresenceStore::Heartbeat(const std::string& gateway, int64_t now_ms) {
+  return Run(kHeartbeat, {gateway, std::to_string(now_ms), std::to_string(timings_.ttl_ms)}).status();
+}
+
+absl::StatusOr<std::vector<PresenceChange>> RedisPresenceStore::Typing(const chat::v1::TypingUpdate& u,
+                                                                       int64_t now_ms) {
+  auto v = Run(kTyping, {u.room(), u.conn().user(), u.active() ? "1" : "0", u.clear() ? "1" : "0",
+                         std::to_string(now_ms), std::to_string(timings_.typing_expire_ms),
+                         std::to_string(timings_.typing_throttle_ms)});
   if (!v.ok()) return v.status();
-  return ErrorOf(*v);
+  std::vector<PresenceChange> out;
+  if (v->integer == 1) out.push_back(TypingChange(u.room(), u.conn().user(), true));
+  if (v->integer == 2) out.push_back(TypingChange(u.room(), u.conn().user(), false));
+  return out;
+}
+
+absl::StatusOr<std::vector<PresenceChange>> RedisPresenceStore::Sweep(int64_t now_ms) {
+  auto v = Run(kSweep, {std::to_string(now_ms), std::to_string(timings_.grace_ms)});
+  if (!v.ok()) return v.status();
+  std::vector<PresenceChange> out;
+  const auto& e = v->elements;
+  for (size_t i = 0; i + 3 < e.size(); i += 4) {
+    int64_t ms = 0;
+    (void)absl::SimpleAtoi(e[i + 3].str, &ms);
+    if (e[i].str == "offline") out.push_back(OnlineChange(e[i + 1].str, e[i + 2].str, false, ms));
+    if (e[i].str == "typing_end") out.push_back(TypingChange(e[i + 1].str, e[i + 2].str, false));
+  }
+  return out;
 }
 
 absl::StatusOr<std::vector<std::string>> RedisPresenceStore::RoomOnline(const std::string& room) {
-  auto v = Eval(kRoomOnlineScript, {RoomKey(room), GatewayKey("")}, {"", GatewayKey(""), "0"});
+  auto v = Run(kRoomOnline, {room});
   if (!v.ok()) return v.status();
-  std::set<std::string> users;
-  for (const auto& e : v->elements) users.insert(e.str);
-  return std::vector<std::string>(users.begin(), users.end());
+  return Sorted(*v);
 }
 
-absl::StatusOr<std::vector<chat::v1::UserStatus>> RedisPresenceStore::Users(
+absl::StatusOr<std::vector<chat::v1::UserPresence>> RedisPresenceStore::Users(
     const std::vector<std::string>& users) {
-  std::vector<chat::v1::UserStatus> out;
+  std::vector<chat::v1::UserPresence> out;
   for (const auto& u : users) {
-    chat::v1::UserStatus s;
+    auto v = Run(kUserStatus, {u});
+    if (!v.ok()) return v.status();
+    chat::v1::UserPresence s;
     s.set_user(u);
-    auto live = Eval(kLiveCountScript, {UserKey(u)}, {GatewayKey("")});
-    if (!live.ok()) return live.status();
-    s.set_online(live->integer > 0);
-    auto seen = redis_.Command({"HGET", kLastSeen, u});
-    if (!seen.ok()) return seen.status();
-    if (seen->type == RedisValue::Type::kString) {
-      *s.mutable_last_seen() =
-          google::protobuf::util::TimeUtil::MillisecondsToTimestamp(std::stoll(seen->str));
+    if (v->elements.size() == 2) {
+      s.set_online(v->elements[0].integer > 0);
+      int64_t ms = 0;
+      if (v->elements[1].type == RedisValue::Type::kString && absl::SimpleAtoi(v->elements[1].str, &ms)) {
+        *s.mutable_last_seen() = google::protobuf::util::TimeUtil::MillisecondsToTimestamp(ms);
+      }
     }
     out.push_back(std::move(s));
   }
   return out;
+}
+
+absl::Status RedisPresenceStore::Publish(const std::vector<PresenceChange>& changes) {
+  if (changes.empty()) return absl::OkStatus();
+  std::vector<std::vector<std::string>> cmds;
+  for (const auto& c : changes) {
+    std::string payload = c.event.SerializeAsString();
+    cmds.push_back({"PUBLISH", RoomChannel(c.room), payload});
+    cmds.push_back({"PUBLISH", kPresenceEventsChannel, payload});
+  }
+  commands_ += cmds.size();
+  auto r = redis_.Pipeline(cmds);
+  return r.status();
 }
 
 }  // namespace chat::presence

@@ -1,13 +1,20 @@
 #pragma once
-// PresenceStore on Redis. Keys:
-//   chat:presence:gw:{gateway}    "1" with a TTL, refreshed by the gateway's heartbeats
-//   chat:presence:user:{user}     set of "{gateway}|{connection}"
-//   chat:presence:room:{room}     set of "{user}|{gateway}|{connection}"
-//   chat:presence:lastseen        hash user -> unix milliseconds
+// PresenceStore on Redis. Keys (prefix chat:presence:):
+//   gw:{gateway}            "1" with the TTL, refreshed by the gateway's heartbeats
+//   gws                     zset gateway -> heartbeat deadline, to find gateways that died
+//   conns:{gateway}         set "{user}|{conn}" of the gateway's connections
+//   user:{user}             set "{gateway}|{conn}"
+//   connrooms:{gw}|{conn}   set of rooms the connection is in
+//   room:{room}             set "{user}|{gateway}|{conn}"
+//   uroom:{room}|{user}     set "{gateway}|{conn}": the user's connections in the room
+//   announced:{room}        set of users announced online in the room
+//   pending                 zset "{room}|{user}" -> when to announce offline (grace)
+//   typing                  zset "{room}|{user}" -> when typing expires
+//   typing_pub:{room}|{user} throttle of typing events
+//   lastseen                hash user -> unix ms
 // A connection counts while its gateway's key lives, so a killed gateway's users expire by TTL with no
-// per-connection refresh. Every change is one Lua script, atomic against other gateways.
-
-#include <chrono>
+// per-connection refresh. Every change is one Lua script, atomic against other gateways and replicas.
+// (The scripts name keys in ARGV: fine for one Redis; Redis Cluster needs hash tags, a later change.)
 
 #include "common/redis_connection.h"
 #include "storage/presence_store.h"
@@ -16,23 +23,30 @@ namespace chat::presence {
 
 class RedisPresenceStore : public PresenceStore {
  public:
-  RedisPresenceStore(std::string host, int port, std::chrono::seconds ttl);
+  RedisPresenceStore(std::string host, int port, PresenceTimings timings);
 
-  absl::StatusOr<bool> Open(const chat::v1::ConnectionRef& conn) override;
-  absl::StatusOr<bool> Close(const chat::v1::ConnectionRef& conn) override;
-  absl::StatusOr<std::vector<std::string>> Enter(const chat::v1::ConnectionRef& conn,
-                                                 const std::string& room) override;
-  absl::Status Exit(const chat::v1::ConnectionRef& conn, const std::string& room) override;
-  absl::Status Heartbeat(const std::string& gateway) override;
+  absl::StatusOr<bool> Open(const chat::v1::ConnectionRef& conn, int64_t now_ms) override;
+  absl::Status Close(const chat::v1::ConnectionRef& conn, int64_t now_ms) override;
+  absl::StatusOr<EnterResult> Enter(const chat::v1::ConnectionRef& conn, const std::string& room,
+                                    int64_t now_ms) override;
+  absl::Status Exit(const chat::v1::ConnectionRef& conn, const std::string& room, int64_t now_ms) override;
+  absl::Status Heartbeat(const std::string& gateway, int64_t now_ms) override;
+  absl::StatusOr<std::vector<PresenceChange>> Typing(const chat::v1::TypingUpdate& update,
+                                                     int64_t now_ms) override;
+  absl::StatusOr<std::vector<PresenceChange>> Sweep(int64_t now_ms) override;
   absl::StatusOr<std::vector<std::string>> RoomOnline(const std::string& room) override;
-  absl::StatusOr<std::vector<chat::v1::UserStatus>> Users(const std::vector<std::string>& users) override;
+  absl::StatusOr<std::vector<chat::v1::UserPresence>> Users(const std::vector<std::string>& users) override;
+  absl::Status Publish(const std::vector<PresenceChange>& changes) override;
+
+  // Redis commands this store sent, for the metrics of operations per connect/disconnect.
+  uint64_t commands_sent() const { return commands_; }
 
  private:
-  absl::StatusOr<RedisValue> Eval(const std::string& script, const std::vector<std::string>& keys,
-                                  const std::vector<std::string>& args);
+  absl::StatusOr<RedisValue> Run(const std::string& body, std::vector<std::string> args);
 
   RedisConnection redis_;
-  std::chrono::seconds ttl_;
+  PresenceTimings timings_;
+  uint64_t commands_ = 0;
 };
 
 }  // namespace chat::presence
