@@ -73,7 +73,8 @@ int main() {
   MessagesLimits limits{
       static_cast<size_t>(config->text_limit_bytes), static_cast<uint32_t>(config->history_page_default),
       static_cast<uint32_t>(config->history_page_max), static_cast<uint32_t>(config->resume_replay_max)};
-  MessagesLogic logic(batcher, queries, limits);
+  LockedEventPublisher side_events(redis.host, redis.port);
+  MessagesLogic logic(batcher, queries, side_events, limits);
   batcher.Start();
   queries.Start();
 

@@ -25,6 +25,9 @@ class RecordingPublisher : public EventPublisher {
     for (const auto& m : messages) published.push_back(m);
     return absl::OkStatus();
   }
+  absl::Status PublishEvent(const std::string&, const chat::v1::RoomEvent&) override {
+    return absl::OkStatus();
+  }
   std::mutex mu;
   std::vector<chat::v1::ChatMessage> published;
 };

@@ -156,6 +156,74 @@ TEST_F(PgMessageStoreTest, JoinRules) {
   EXPECT_EQ(store_->Join(UniqueName("missing"), "dave").status().code(), absl::StatusCode::kNotFound);
 }
 
+TEST_F(PgMessageStoreTest, MutedSendsAreRefusedUntilUnmuted) {
+  std::string user = UniqueName("loud");
+  ASSERT_TRUE(store_->Mute("*", user, 0, "root").ok());
+  auto out = Append({{room_, user, UniqueName("c"), "spam"}, {room_, "alice", UniqueName("c"), "fine"}});
+  EXPECT_EQ(out[0].status().code(), absl::StatusCode::kFailedPrecondition);
+  ASSERT_TRUE(out[1].ok());
+  EXPECT_EQ(out[1]->message.seq(), 1);  // the refused send took no seq
+  ASSERT_TRUE(store_->Unmute("*", user).ok());
+  out = Append({{room_, user, UniqueName("c"), "sorry"}});
+  ASSERT_TRUE(out[0].ok()) << out[0].status();
+  // A room mute applies to that room only; an expired mute does not apply.
+  ASSERT_TRUE(store_->Mute(room_, user, 0, "root").ok());
+  std::string other = UniqueName("room");
+  ASSERT_TRUE(store_->CreateRoom(other, chat::v1::ROOM_KIND_PUBLIC, {}).ok());
+  out = Append({{room_, user, UniqueName("c"), "x"}, {other, user, UniqueName("c"), "y"}});
+  EXPECT_EQ(out[0].status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_TRUE(out[1].ok());
+}
+
+TEST_F(PgMessageStoreTest, ClearHidesEarlierHistory) {
+  std::vector<NewMessage> batch;
+  for (int i = 1; i <= 5; ++i) batch.push_back({room_, "alice", UniqueName("c"), "m" + std::to_string(i)});
+  Append(batch);
+  auto cleared = store_->Clear(room_);
+  ASSERT_TRUE(cleared.ok());
+  EXPECT_EQ(*cleared, 5);
+  Append({{room_, "alice", UniqueName("c"), "after"}});
+  chat::v1::HistoryRequest req;
+  req.set_room(room_);
+  req.set_limit(50);
+  auto page = store_->History(req);
+  ASSERT_TRUE(page.ok());
+  ASSERT_EQ(page->messages_size(), 1);
+  EXPECT_EQ(page->messages(0).seq(), 6);
+  req.set_after_seq(0);
+  req.set_before_seq(0);
+  req.set_after_seq(1);
+  page = store_->History(req);
+  ASSERT_EQ(page->messages_size(), 1);  // resume skips the cleared part too
+  EXPECT_EQ(store_->Clear(UniqueName("missing")).status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(PgMessageStoreTest, ReadPositionOnlyMovesForward) {
+  Append({{room_, "alice", UniqueName("c"), "1"},
+          {room_, "alice", UniqueName("c"), "2"},
+          {room_, "alice", UniqueName("c"), "3"}});
+  std::string reader = UniqueName("reader");
+  EXPECT_EQ(store_->MarkRead(room_, reader, 2).status().code(), absl::StatusCode::kPermissionDenied);
+  ASSERT_TRUE(store_->Join(room_, reader).ok());
+  auto r = store_->MarkRead(room_, reader, 2);
+  ASSERT_TRUE(r.ok()) << r.status();
+  using Pos = std::pair<int64_t, bool>;
+  EXPECT_EQ(*r, Pos(2, true));
+  EXPECT_EQ(*store_->MarkRead(room_, reader, 1), Pos(2, false));
+  EXPECT_EQ(*store_->MarkRead(room_, reader, 99), Pos(3, true));  // capped at last seq
+}
+
+TEST_F(PgMessageStoreTest, MembersOfPrivateRooms) {
+  std::string priv = UniqueName("private");
+  ASSERT_TRUE(store_->CreateRoom(priv, chat::v1::ROOM_KIND_PRIVATE, {"carol"}).ok());
+  EXPECT_EQ(store_->Join(priv, "dave").status().code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(store_->AddMember(priv, "dave")->member_count(), 2);
+  EXPECT_TRUE(store_->Join(priv, "dave").ok());
+  EXPECT_EQ(store_->RemoveMember(priv, "dave")->member_count(), 1);
+  EXPECT_EQ(store_->Join(priv, "dave").status().code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(store_->AddMember(UniqueName("missing"), "dave").status().code(), absl::StatusCode::kNotFound);
+}
+
 TEST_F(PgMessageStoreTest, UnreachableDatabaseIsUnavailable) {
   PgMessageStore down("postgresql://chat@127.0.0.1:1/chat?connect_timeout=2");
   auto r = down.GetRoom(room_);

@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include "common/text_rules.h"
+#include "domain/messages_logic.h"
+
 namespace chat::messages {
 namespace {
 
@@ -38,6 +41,13 @@ TEST(SendBatch, RefusalIsSharedByRepeats) {
   std::vector<absl::StatusOr<AppendOutcome>> stored = {absl::NotFoundError("no room")};
   EXPECT_EQ(b.OutcomeFor(0, stored).status().code(), absl::StatusCode::kNotFound);
   EXPECT_EQ(b.OutcomeFor(1, stored).status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST(DmRoomId, SameForBothAndAValidRoomName) {
+  EXPECT_EQ(DmRoomId("alice", "bob"), DmRoomId("bob", "alice"));
+  EXPECT_NE(DmRoomId("alice", "bob"), DmRoomId("alice", "carol"));
+  EXPECT_NE(DmRoomId("a", "bc"), DmRoomId("ab", "c"));
+  EXPECT_TRUE(ValidateRoomName(DmRoomId("user@example.com", "bob")).ok());
 }
 
 }  // namespace

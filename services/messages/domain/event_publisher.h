@@ -14,6 +14,8 @@ class EventPublisher {
   virtual ~EventPublisher() = default;
   // Publishes each message to its room's channel, in the given order.
   virtual absl::Status Publish(const std::vector<chat::v1::ChatMessage>& messages) = 0;
+  // Publishes another event (read, cleared) to a room's channel.
+  virtual absl::Status PublishEvent(const std::string& room, const chat::v1::RoomEvent& event) = 0;
 };
 
 }  // namespace chat::messages

@@ -107,3 +107,131 @@ void MessagesLogic::CreateRoom(const chat::v1::CreateRoomRequest& req, Done<chat
 }
 
 }  // namespace chat::messages
+
+namespace chat::messages {
+namespace {
+
+uint64_t Fnv1a(std::string_view s, uint64_t h) {
+  for (unsigned char c : s) {
+    h ^= c;
+    h *= 1099511628211ULL;
+  }
+  return h;
+}
+
+// Runs fn(store) on the pool; fn returns StatusOr<T>.
+template <typename T, typename Fn>
+void OnPool(QueryPool& pool, std::function<void(absl::StatusOr<T>)> done, Fn fn) {
+  auto shared_done = std::make_shared<std::function<void(absl::StatusOr<T>)>>(std::move(done));
+  pool.Post([fn = std::move(fn), shared_done](MessageStore& store) { (*shared_done)(fn(store)); },
+            [shared_done] {
+              (*shared_done)(absl::UnavailableError("messages service is overloaded or stopping"));
+            });
+}
+
+}  // namespace
+
+std::string DmRoomId(const std::string& a, const std::string& b) {
+  const std::string& lo = a < b ? a : b;
+  const std::string& hi = a < b ? b : a;
+  std::string key = lo + '\n' + hi;
+  return absl::StrFormat("dm:%016x%016x", Fnv1a(key, 14695981039346656037ULL),
+                         Fnv1a(key, 1099511628211ULL * 31));
+}
+
+void MessagesLogic::AddMember(const chat::v1::MemberRequest& req, Done<chat::v1::RoomInfo> done) {
+  if (auto st = ValidateRoomName(req.room()); !st.ok()) return done(st);
+  if (auto st = ValidateUserId(req.user()); !st.ok()) return done(st);
+  OnPool<chat::v1::RoomInfo>(queries_, std::move(done),
+                             [req](MessageStore& s) { return s.AddMember(req.room(), req.user()); });
+}
+
+void MessagesLogic::RemoveMember(const chat::v1::MemberRequest& req, Done<chat::v1::RoomInfo> done) {
+  if (auto st = ValidateRoomName(req.room()); !st.ok()) return done(st);
+  if (auto st = ValidateUserId(req.user()); !st.ok()) return done(st);
+  OnPool<chat::v1::RoomInfo>(queries_, std::move(done),
+                             [req](MessageStore& s) { return s.RemoveMember(req.room(), req.user()); });
+}
+
+void MessagesLogic::OpenDm(const chat::v1::OpenDmRequest& req, Done<chat::v1::RoomInfo> done) {
+  if (auto st = ValidateUserId(req.user()); !st.ok()) return done(st);
+  if (auto st = ValidateUserId(req.peer()); !st.ok()) return done(st);
+  if (req.user() == req.peer()) return done(absl::InvalidArgumentError("a DM needs another user"));
+  std::string room = DmRoomId(req.user(), req.peer());
+  OnPool<chat::v1::RoomInfo>(
+      queries_, std::move(done), [req, room](MessageStore& s) -> absl::StatusOr<chat::v1::RoomInfo> {
+        auto created = s.CreateRoom(room, chat::v1::ROOM_KIND_DM, {req.user(), req.peer()});
+        if (!created.ok()) return created;
+        return s.Join(room, req.user());
+      });
+}
+
+void MessagesLogic::MarkRead(const chat::v1::ReadRequest& req, Done<chat::v1::ReadReply> done) {
+  if (auto st = ValidateRoomName(req.room()); !st.ok()) return done(st);
+  if (auto st = ValidateUserId(req.user()); !st.ok()) return done(st);
+  if (req.seq() < 0) return done(absl::InvalidArgumentError("negative seq"));
+  OnPool<chat::v1::ReadReply>(
+      queries_, std::move(done), [req, this](MessageStore& s) -> absl::StatusOr<chat::v1::ReadReply> {
+        auto moved = s.MarkRead(req.room(), req.user(), req.seq());
+        if (!moved.ok()) return moved.status();
+        chat::v1::ReadReply reply;
+        reply.set_room(req.room());
+        reply.set_seq(moved->first);
+        if (moved->second) {
+          chat::v1::RoomEvent ev;
+          auto* r = ev.mutable_read();
+          r->set_room(req.room());
+          r->set_user(req.user());
+          r->set_seq(moved->first);
+          (void)events_.PublishEvent(req.room(), ev);  // a lost read receipt is not worth failing the request
+        }
+        return reply;
+      });
+}
+
+void MessagesLogic::Mute(const chat::v1::MuteRequest& req, Done<chat::v1::Empty> done) {
+  std::string room = req.room().empty() ? "*" : req.room();
+  if (room != "*") {
+    if (auto st = ValidateRoomName(room); !st.ok()) return done(st);
+  }
+  if (auto st = ValidateUserId(req.user()); !st.ok()) return done(st);
+  if (req.seconds() < 0) return done(absl::InvalidArgumentError("negative seconds"));
+  OnPool<chat::v1::Empty>(queries_, std::move(done),
+                          [req, room](MessageStore& s) -> absl::StatusOr<chat::v1::Empty> {
+                            if (auto st = s.Mute(room, req.user(), req.seconds(), req.by()); !st.ok())
+                              return st;
+                            return chat::v1::Empty();
+                          });
+}
+
+void MessagesLogic::Unmute(const chat::v1::MuteRequest& req, Done<chat::v1::Empty> done) {
+  std::string room = req.room().empty() ? "*" : req.room();
+  if (room != "*") {
+    if (auto st = ValidateRoomName(room); !st.ok()) return done(st);
+  }
+  if (auto st = ValidateUserId(req.user()); !st.ok()) return done(st);
+  OnPool<chat::v1::Empty>(queries_, std::move(done),
+                          [req, room](MessageStore& s) -> absl::StatusOr<chat::v1::Empty> {
+                            if (auto st = s.Unmute(room, req.user()); !st.ok()) return st;
+                            return chat::v1::Empty();
+                          });
+}
+
+void MessagesLogic::Clear(const chat::v1::ClearRequest& req, Done<chat::v1::ClearReply> done) {
+  if (auto st = ValidateRoomName(req.room()); !st.ok()) return done(st);
+  OnPool<chat::v1::ClearReply>(queries_, std::move(done),
+                               [req, this](MessageStore& s) -> absl::StatusOr<chat::v1::ClearReply> {
+                                 auto seq = s.Clear(req.room());
+                                 if (!seq.ok()) return seq.status();
+                                 chat::v1::ClearReply reply;
+                                 reply.set_room(req.room());
+                                 reply.set_cleared_seq(*seq);
+                                 chat::v1::RoomEvent ev;
+                                 ev.mutable_cleared()->set_room(req.room());
+                                 ev.mutable_cleared()->set_seq(*seq);
+                                 (void)events_.PublishEvent(req.room(), ev);
+                                 return reply;
+                               });
+}
+
+}  // namespace chat::messages

@@ -11,6 +11,9 @@
 
 namespace chat::messages {
 
+// The id of the DM room of two users: the same whichever opens it.
+std::string DmRoomId(const std::string& a, const std::string& b);
+
 struct MessagesLimits {
   size_t text_max_bytes = 4096;
   uint32_t history_default = 50;
@@ -23,14 +26,24 @@ class MessagesLogic {
   template <typename T>
   using Done = std::function<void(absl::StatusOr<T>)>;
 
-  MessagesLogic(CommitBatcher& batcher, QueryPool& queries, MessagesLimits limits)
-      : batcher_(batcher), queries_(queries), limits_(limits) {}
+  MessagesLogic(CommitBatcher& batcher, QueryPool& queries, EventPublisher& events, MessagesLimits limits)
+      : batcher_(batcher), queries_(queries), events_(events), limits_(limits) {}
 
   void Join(const chat::v1::JoinRequest& req, Done<chat::v1::JoinReply> done);
   void Post(const chat::v1::PostMessageRequest& req, Done<chat::v1::PostMessageReply> done);
   void History(const chat::v1::HistoryRequest& req, Done<chat::v1::HistoryReply> done);
   void GetRoom(const chat::v1::GetRoomRequest& req, Done<chat::v1::RoomInfo> done);
   void CreateRoom(const chat::v1::CreateRoomRequest& req, Done<chat::v1::RoomInfo> done);
+  void AddMember(const chat::v1::MemberRequest& req, Done<chat::v1::RoomInfo> done);
+  void RemoveMember(const chat::v1::MemberRequest& req, Done<chat::v1::RoomInfo> done);
+  // Creates or reuses the two-member DM room of user and peer, and joins it.
+  void OpenDm(const chat::v1::OpenDmRequest& req, Done<chat::v1::RoomInfo> done);
+  // Publishes a read event when the position moved.
+  void MarkRead(const chat::v1::ReadRequest& req, Done<chat::v1::ReadReply> done);
+  void Mute(const chat::v1::MuteRequest& req, Done<chat::v1::Empty> done);
+  void Unmute(const chat::v1::MuteRequest& req, Done<chat::v1::Empty> done);
+  // Publishes a cleared event.
+  void Clear(const chat::v1::ClearRequest& req, Done<chat::v1::ClearReply> done);
 
   // Validation on its own, for tests and callers that check before queueing.
   absl::Status ValidatePost(const chat::v1::PostMessageRequest& req) const;
@@ -38,6 +51,7 @@ class MessagesLogic {
  private:
   CommitBatcher& batcher_;
   QueryPool& queries_;
+  EventPublisher& events_;
   MessagesLimits limits_;
 };
 

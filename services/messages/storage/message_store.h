@@ -46,6 +46,25 @@ class MessageStore {
   // Creates the room if missing (kind and members are applied only on creation; members are added).
   virtual absl::StatusOr<chat::v1::RoomInfo> CreateRoom(const std::string& room, chat::v1::RoomKind kind,
                                                         const std::vector<std::string>& members) = 0;
+
+  // NotFound for an unknown room.
+  virtual absl::StatusOr<chat::v1::RoomInfo> AddMember(const std::string& room, const std::string& user) = 0;
+  virtual absl::StatusOr<chat::v1::RoomInfo> RemoveMember(const std::string& room,
+                                                          const std::string& user) = 0;
+
+  // room "*" mutes in every room; seconds 0 mutes until unmuted.
+  virtual absl::Status Mute(const std::string& room, const std::string& user, int64_t seconds,
+                            const std::string& by) = 0;
+  // room "*" lifts every mute of the user.
+  virtual absl::Status Unmute(const std::string& room, const std::string& user) = 0;
+
+  // Hides everything up to the room's last seq from history and resume; returns that seq.
+  virtual absl::StatusOr<int64_t> Clear(const std::string& room) = 0;
+
+  // Moves the member's read position forward (never back, never past the last seq). Returns the new
+  // position and whether it moved. PermissionDenied for a non-member.
+  virtual absl::StatusOr<std::pair<int64_t, bool>> MarkRead(const std::string& room, const std::string& user,
+                                                            int64_t seq) = 0;
 };
 
 }  // namespace chat::messages

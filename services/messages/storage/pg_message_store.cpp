@@ -59,6 +59,38 @@ constexpr const char* kHistoryAfterSql =
     "(extract(epoch FROM created_at) * 1000000)::bigint FROM messages "
     "WHERE room = $1 AND seq > $2 AND seq > $3 ORDER BY seq ASC LIMIT $4";
 
+constexpr const char* kIsMuted = "is_muted";
+constexpr const char* kIsMutedSql =
+    "SELECT 1 FROM mutes WHERE user_id = $1 AND (room = $2 OR room = '*') "
+    "AND (until IS NULL OR until > now()) LIMIT 1";
+
+constexpr const char* kRemoveMember = "remove_member";
+constexpr const char* kRemoveMemberSql = "DELETE FROM room_members WHERE room = $1 AND user_id = $2";
+
+constexpr const char* kMute = "mute";
+constexpr const char* kMuteSql =
+    "INSERT INTO mutes (room, user_id, until, created_by) VALUES ($1, $2, "
+    "CASE WHEN $3::bigint > 0 THEN now() + $3::bigint * interval '1 second' ELSE NULL END, $4) "
+    "ON CONFLICT (room, user_id) DO UPDATE SET until = excluded.until, created_by = excluded.created_by";
+
+constexpr const char* kUnmute = "unmute";
+constexpr const char* kUnmuteSql = "DELETE FROM mutes WHERE user_id = $2 AND (room = $1 OR $1 = '*')";
+
+constexpr const char* kClear = "clear";
+constexpr const char* kClearSql =
+    "UPDATE rooms SET cleared_seq = last_seq WHERE id = $1 RETURNING cleared_seq";
+
+constexpr const char* kMarkRead = "mark_read";
+constexpr const char* kMarkReadSql =
+    "UPDATE room_members m SET last_read_seq = LEAST($3::bigint, r.last_seq) FROM rooms r "
+    "WHERE m.room = $1 AND m.user_id = $2 AND r.id = m.room AND m.last_read_seq < LEAST($3::bigint, "
+    "r.last_seq) "
+    "RETURNING m.last_read_seq";
+
+constexpr const char* kReadPosition = "read_position";
+constexpr const char* kReadPositionSql =
+    "SELECT last_read_seq FROM room_members WHERE room = $1 AND user_id = $2";
+
 RoomKind KindFromText(const std::string& s) {
   if (s == "public") return chat::v1::ROOM_KIND_PUBLIC;
   if (s == "private") return chat::v1::ROOM_KIND_PRIVATE;
@@ -125,6 +157,13 @@ absl::Status PgMessageStore::Connect() {
     c->prepare(kCreateRoom, kCreateRoomSql);
     c->prepare(kHistoryBefore, kHistoryBeforeSql);
     c->prepare(kHistoryAfter, kHistoryAfterSql);
+    c->prepare(kIsMuted, kIsMutedSql);
+    c->prepare(kRemoveMember, kRemoveMemberSql);
+    c->prepare(kMute, kMuteSql);
+    c->prepare(kUnmute, kUnmuteSql);
+    c->prepare(kClear, kClearSql);
+    c->prepare(kMarkRead, kMarkReadSql);
+    c->prepare(kReadPosition, kReadPositionSql);
     conn_ = std::move(conn);
     return absl::OkStatus();
   } catch (const std::exception& e) {
@@ -197,6 +236,10 @@ absl::StatusOr<std::vector<absl::StatusOr<AppendOutcome>>> PgMessageStore::Appen
       bool system = m.sender.empty();
       if (!system && !is_member && !is_public) {
         out[i] = absl::PermissionDeniedError(absl::StrCat("not a member of '", m.room, "'"));
+        continue;
+      }
+      if (!system && !tx.exec_prepared(kIsMuted, m.sender, m.room).empty()) {
+        out[i] = absl::FailedPreconditionError("you are muted");
         continue;
       }
       if (!system && !is_member) tx.exec_prepared(kAddMember, m.room, m.sender);
@@ -286,6 +329,77 @@ absl::StatusOr<chat::v1::RoomInfo> PgMessageStore::CreateRoom(const std::string&
     auto info = ReadRoomInfo(tx, room);
     tx.commit();
     return info;
+  });
+}
+
+absl::StatusOr<chat::v1::RoomInfo> PgMessageStore::AddMember(const std::string& room,
+                                                             const std::string& user) {
+  return Guarded("add_member", [&]() -> absl::StatusOr<chat::v1::RoomInfo> {
+    pqxx::work tx(conn_->c);
+    auto info = ReadRoomInfo(tx, room);
+    if (!info.ok()) return info;
+    tx.exec_prepared(kAddMember, room, user);
+    info = ReadRoomInfo(tx, room);
+    tx.commit();
+    return info;
+  });
+}
+
+absl::StatusOr<chat::v1::RoomInfo> PgMessageStore::RemoveMember(const std::string& room,
+                                                                const std::string& user) {
+  return Guarded("remove_member", [&]() -> absl::StatusOr<chat::v1::RoomInfo> {
+    pqxx::work tx(conn_->c);
+    auto info = ReadRoomInfo(tx, room);
+    if (!info.ok()) return info;
+    tx.exec_prepared(kRemoveMember, room, user);
+    info = ReadRoomInfo(tx, room);
+    tx.commit();
+    return info;
+  });
+}
+
+absl::Status PgMessageStore::Mute(const std::string& room, const std::string& user, int64_t seconds,
+                                  const std::string& by) {
+  return Guarded("mute", [&]() -> absl::Status {
+    pqxx::work tx(conn_->c);
+    tx.exec_prepared(kMute, room, user, seconds, by);
+    tx.commit();
+    return absl::OkStatus();
+  });
+}
+
+absl::Status PgMessageStore::Unmute(const std::string& room, const std::string& user) {
+  return Guarded("unmute", [&]() -> absl::Status {
+    pqxx::work tx(conn_->c);
+    tx.exec_prepared(kUnmute, room, user);
+    tx.commit();
+    return absl::OkStatus();
+  });
+}
+
+absl::StatusOr<int64_t> PgMessageStore::Clear(const std::string& room) {
+  return Guarded("clear", [&]() -> absl::StatusOr<int64_t> {
+    pqxx::work tx(conn_->c);
+    pqxx::result r = tx.exec_prepared(kClear, room);
+    if (r.empty()) return absl::NotFoundError(absl::StrCat("room '", room, "' does not exist"));
+    tx.commit();
+    return r[0][0].as<int64_t>();
+  });
+}
+
+absl::StatusOr<std::pair<int64_t, bool>> PgMessageStore::MarkRead(const std::string& room,
+                                                                  const std::string& user, int64_t seq) {
+  using Result = absl::StatusOr<std::pair<int64_t, bool>>;
+  return Guarded("mark_read", [&]() -> Result {
+    pqxx::work tx(conn_->c);
+    pqxx::result moved = tx.exec_prepared(kMarkRead, room, user, seq);
+    if (!moved.empty()) {
+      tx.commit();
+      return std::make_pair(moved[0][0].as<int64_t>(), true);
+    }
+    pqxx::result pos = tx.exec_prepared(kReadPosition, room, user);
+    if (pos.empty()) return absl::PermissionDeniedError(absl::StrCat("not a member of '", room, "'"));
+    return std::make_pair(pos[0][0].as<int64_t>(), false);
   });
 }
 

@@ -25,6 +25,14 @@ class PgMessageStore : public MessageStore {
   absl::StatusOr<chat::v1::RoomInfo> GetRoom(const std::string& room) override;
   absl::StatusOr<chat::v1::RoomInfo> CreateRoom(const std::string& room, chat::v1::RoomKind kind,
                                                 const std::vector<std::string>& members) override;
+  absl::StatusOr<chat::v1::RoomInfo> AddMember(const std::string& room, const std::string& user) override;
+  absl::StatusOr<chat::v1::RoomInfo> RemoveMember(const std::string& room, const std::string& user) override;
+  absl::Status Mute(const std::string& room, const std::string& user, int64_t seconds,
+                    const std::string& by) override;
+  absl::Status Unmute(const std::string& room, const std::string& user) override;
+  absl::StatusOr<int64_t> Clear(const std::string& room) override;
+  absl::StatusOr<std::pair<int64_t, bool>> MarkRead(const std::string& room, const std::string& user,
+                                                    int64_t seq) override;
 
  private:
   absl::Status EnsureConnected();

@@ -24,3 +24,14 @@ absl::Status RedisEventPublisher::Publish(const std::vector<chat::v1::ChatMessag
 }
 
 }  // namespace chat::messages
+
+namespace chat::messages {
+
+absl::Status RedisEventPublisher::PublishEvent(const std::string& room, const chat::v1::RoomEvent& event) {
+  std::vector<std::string> cmd = {"PUBLISH", RoomChannel(room), event.SerializeAsString()};
+  auto r = redis_.Command(cmd);
+  if (!r.ok()) r = redis_.Command(cmd);
+  return r.status();
+}
+
+}  // namespace chat::messages

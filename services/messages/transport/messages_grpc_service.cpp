@@ -62,6 +62,32 @@ class GatewayStreamReactor : public CorrelatedStreamReactor<GatewayRequest, Gate
                          *r.mutable_history() = std::move(v);
                        }));
         break;
+      case GatewayRequest::kRead:
+        logic_.MarkRead(req.read(),
+                        Answer<chat::v1::ReadReply>(cid, std::move(reply), [](GatewayReply& r, auto v) {
+                          *r.mutable_read() = std::move(v);
+                        }));
+        break;
+      case GatewayRequest::kOpenDm:
+        logic_.OpenDm(req.open_dm(),
+                      Answer<chat::v1::RoomInfo>(cid, std::move(reply), [](GatewayReply& r, auto v) {
+                        *r.mutable_room() = std::move(v);
+                      }));
+        break;
+      case GatewayRequest::kMute:
+        logic_.Mute(req.mute(), Answer<chat::v1::Empty>(cid, std::move(reply),
+                                                        [](GatewayReply& r, auto) { r.mutable_done(); }));
+        break;
+      case GatewayRequest::kUnmute:
+        logic_.Unmute(req.unmute(), Answer<chat::v1::Empty>(cid, std::move(reply),
+                                                            [](GatewayReply& r, auto) { r.mutable_done(); }));
+        break;
+      case GatewayRequest::kClear:
+        logic_.Clear(req.clear(),
+                     Answer<chat::v1::ClearReply>(cid, std::move(reply), [](GatewayReply& r, auto v) {
+                       *r.mutable_cleared() = std::move(v);
+                     }));
+        break;
       default: {
         GatewayReply r;
         r.set_correlation_id(cid);
@@ -128,5 +154,20 @@ grpc::ServerUnaryReactor* MessagesGrpcService::CreateRoom(grpc::CallbackServerCo
   logic_.CreateRoom(*req, FinishWith(reactor, reply));
   return reactor;
 }
+
+#define CHAT_UNARY(Method, Req, Reply)                                                                    \
+  grpc::ServerUnaryReactor* MessagesGrpcService::Method(grpc::CallbackServerContext* ctx, const Req* req, \
+                                                        Reply* reply) {                                   \
+    auto* reactor = ctx->DefaultReactor();                                                                \
+    logic_.Method(*req, FinishWith(reactor, reply));                                                      \
+    return reactor;                                                                                       \
+  }
+
+CHAT_UNARY(AddMember, chat::v1::MemberRequest, chat::v1::RoomInfo)
+CHAT_UNARY(RemoveMember, chat::v1::MemberRequest, chat::v1::RoomInfo)
+CHAT_UNARY(Mute, chat::v1::MuteRequest, chat::v1::Empty)
+CHAT_UNARY(Unmute, chat::v1::MuteRequest, chat::v1::Empty)
+CHAT_UNARY(Clear, chat::v1::ClearRequest, chat::v1::ClearReply)
+#undef CHAT_UNARY
 
 }  // namespace chat::messages

@@ -25,6 +25,17 @@ class MessagesGrpcService final : public chat::v1::Messages::CallbackService {
                                        const chat::v1::CreateRoomRequest* req,
                                        chat::v1::RoomInfo* reply) override;
 
+  grpc::ServerUnaryReactor* AddMember(grpc::CallbackServerContext* ctx, const chat::v1::MemberRequest* req,
+                                      chat::v1::RoomInfo* reply) override;
+  grpc::ServerUnaryReactor* RemoveMember(grpc::CallbackServerContext* ctx, const chat::v1::MemberRequest* req,
+                                         chat::v1::RoomInfo* reply) override;
+  grpc::ServerUnaryReactor* Mute(grpc::CallbackServerContext* ctx, const chat::v1::MuteRequest* req,
+                                 chat::v1::Empty* reply) override;
+  grpc::ServerUnaryReactor* Unmute(grpc::CallbackServerContext* ctx, const chat::v1::MuteRequest* req,
+                                   chat::v1::Empty* reply) override;
+  grpc::ServerUnaryReactor* Clear(grpc::CallbackServerContext* ctx, const chat::v1::ClearRequest* req,
+                                  chat::v1::ClearReply* reply) override;
+
  private:
   MessagesLogic& logic_;
   Gauge& streams_;
