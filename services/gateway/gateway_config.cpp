@@ -2,7 +2,12 @@
 
 #include <unistd.h>
 
+#include <random>
+
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
 
 namespace chat::gateway {
 
@@ -19,6 +24,14 @@ absl::StatusOr<GatewayConfig> GatewayConfig::FromEnv(EnvLookup lookup) {
   c.presence_addr = env.String("PRESENCE_ADDR", c.presence_addr);
   c.redis_addr = env.String("REDIS_ADDR", c.redis_addr);
   c.jwt_secret = env.String("JWT_SECRET", "");
+  c.jwt_algorithm = env.String("JWT_ALGORITHM", c.jwt_algorithm);
+  c.jwt_public_key_file = env.String("JWT_PUBLIC_KEY_FILE", "");
+  c.flood_close_after = env.Int("FLOOD_CLOSE_AFTER", c.flood_close_after, 1, 1000000);
+  c.max_connections = env.Int("MAX_CONNECTIONS", c.max_connections, 1, 100000000);
+  c.max_connections_per_user = env.Int("MAX_CONNECTIONS_PER_USER", c.max_connections_per_user, 1, 1000000);
+  for (auto o : absl::StrSplit(env.String("ALLOWED_ORIGINS", ""), ',', absl::SkipWhitespace())) {
+    c.allowed_origins.emplace_back(absl::StripAsciiWhitespace(o));
+  }
   c.jwt_clock_skew_seconds = env.Int("JWT_CLOCK_SKEW_SECONDS", c.jwt_clock_skew_seconds, 0, 3600);
   c.dev_login = env.Bool("DEV_LOGIN", c.dev_login);
   c.dev_token_ttl_seconds = env.Int("DEV_TOKEN_TTL_SECONDS", c.dev_token_ttl_seconds, 60, 86400 * 30);
@@ -35,14 +48,26 @@ absl::StatusOr<GatewayConfig> GatewayConfig::FromEnv(EnvLookup lookup) {
   c.web_root = env.String("WEB_ROOT", c.web_root);
   c.log_level = env.String("LOG_LEVEL", c.log_level);
   if (!env.status().ok()) return env.status();
-  if (c.jwt_secret.size() < 16) {
-    return absl::InvalidArgumentError("JWT_SECRET must be set, at least 16 characters");
+  if (c.jwt_algorithm == "HS256") {
+    if (c.jwt_secret.size() < 16) {
+      return absl::InvalidArgumentError("JWT_SECRET must be set, at least 16 characters");
+    }
+  } else if (c.jwt_algorithm == "RS256" || c.jwt_algorithm == "ES256") {
+    if (c.jwt_public_key_file.empty()) {
+      return absl::InvalidArgumentError("JWT_PUBLIC_KEY_FILE must be set for " + c.jwt_algorithm);
+    }
+    if (c.dev_login)
+      return absl::InvalidArgumentError("DEV_LOGIN mints HS256 tokens: use JWT_ALGORITHM=HS256");
+  } else {
+    return absl::InvalidArgumentError("JWT_ALGORITHM must be HS256, RS256 or ES256");
   }
   if (c.gateway_id.find('|') != std::string::npos)
     return absl::InvalidArgumentError("GATEWAY_ID may not hold '|'");
   if (c.text_limit_bytes > c.frame_limit_bytes) {
     return absl::InvalidArgumentError("TEXT_LIMIT_BYTES must not exceed FRAME_LIMIT_BYTES");
   }
+  std::random_device rd;
+  c.instance_id = absl::StrFormat("%s.%08x", c.gateway_id, rd());
   for (const auto* a : {&c.http_addr, &c.grpc_addr, &c.redis_addr}) {
     if (auto hp = ParseHostPort(*a); !hp.ok()) return hp.status();
   }

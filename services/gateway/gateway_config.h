@@ -2,6 +2,7 @@
 // The gateway's settings, from environment variables (README has the table).
 
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "common/env_config.h"
@@ -12,11 +13,16 @@ struct GatewayConfig {
   std::string http_addr = "0.0.0.0:8080";
   std::string grpc_addr = "0.0.0.0:9090";
   std::string gateway_id;  // default: hostname-pid
-  int64_t threads = 0;     // 0: one io_context per core
+  // gateway_id plus a random id of this process: what presence and connection ids use, so a gateway
+  // restarted under the same GATEWAY_ID is never taken for the one that died.
+  std::string instance_id;
+  int64_t threads = 0;  // 0: one io_context per core
   std::string messages_addr = "127.0.0.1:50051";
   std::string presence_addr = "127.0.0.1:50052";
   std::string redis_addr = "127.0.0.1:6379";
   std::string jwt_secret;
+  std::string jwt_algorithm = "HS256";  // HS256 (JWT_SECRET) or RS256/ES256 (JWT_PUBLIC_KEY_FILE)
+  std::string jwt_public_key_file;
   int64_t jwt_clock_skew_seconds = 30;
   bool dev_login = false;
   int64_t dev_token_ttl_seconds = 86400;
@@ -27,6 +33,10 @@ struct GatewayConfig {
   int64_t send_rate_per_second = 10;
   int64_t send_burst = 20;
   int64_t max_rooms_per_connection = 100;
+  int64_t flood_close_after = 10;
+  int64_t max_connections = 100000;
+  int64_t max_connections_per_user = 20;
+  std::vector<std::string> allowed_origins;  // empty: own origin and localhost
   int64_t presence_ttl_seconds = 30;
   int64_t resume_replay_max = 1000;
   int64_t gap_refetch_ms = 2000;

@@ -6,6 +6,8 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <fstream>
+#include <sstream>
 #include <thread>
 
 #include "common/log.h"
@@ -14,6 +16,7 @@
 #include "domain/jwt_verifier.h"
 #include "gateway_config.h"
 #include "transport/admin_grpc_service.h"
+#include "transport/control_listener.h"
 #include "transport/gateway_context.h"
 #include "transport/listener.h"
 #include "transport/room_hub.h"
@@ -38,19 +41,55 @@ std::shared_ptr<grpc::Channel> BackendChannel(const std::string& addr) {
   return grpc::CreateCustomChannel(addr, grpc::InsecureChannelCredentials(), args);
 }
 
-// Keeps this gateway's connections alive in presence: every third of the TTL.
-void ScheduleHeartbeat(asio::steady_timer& timer, PresenceStream& presence, const GatewayConfig& cfg) {
-  timer.expires_after(std::chrono::seconds(std::max<int64_t>(1, cfg.presence_ttl_seconds / 3)));
-  timer.async_wait([&timer, &presence, &cfg](boost::system::error_code ec) {
-    if (ec) return;
+// Keeps this gateway's connections alive in presence, every third of the TTL, and reports the
+// gateway's numbers for /stats. Runs on the main io_context.
+class PresenceHeartbeat {
+ public:
+  PresenceHeartbeat(asio::io_context& ioc, PresenceStream& presence, GatewayContext& ctx)
+      : timer_(ioc), presence_(presence), ctx_(ctx) {}
+
+  void Start() {
+    last_acked_ = ctx_.connection_metrics.sends_acked.Value();
+    last_at_ = std::chrono::steady_clock::now();
+    Schedule();
+  }
+  void Stop() { timer_.cancel(); }
+
+ private:
+  void Schedule() {
+    timer_.expires_after(
+        std::chrono::milliseconds(std::max<int64_t>(1000, ctx_.config.presence_ttl_seconds * 1000 / 3)));
+    timer_.async_wait([this](boost::system::error_code ec) {
+      if (ec) return;
+      Beat();
+      Schedule();
+    });
+  }
+
+  void Beat() {
+    auto now = std::chrono::steady_clock::now();
+    uint64_t acked = ctx_.connection_metrics.sends_acked.Value();
+    double seconds = std::chrono::duration<double>(now - last_at_).count();
     chat::v1::PresenceRequest req;
-    req.mutable_heartbeat()->set_gateway(cfg.gateway_id);
-    presence.Call(std::move(req), [](absl::StatusOr<chat::v1::PresenceReply> r) {
+    auto* h = req.mutable_heartbeat();
+    h->set_gateway(ctx_.config.instance_id);
+    h->set_connections(ctx_.connections.Value());
+    h->set_users(static_cast<int64_t>(ctx_.sessions.users()));
+    h->set_rooms(static_cast<int64_t>(ctx_.rooms.RoomCount()));
+    h->set_messages_per_second(seconds > 0 ? static_cast<double>(acked - last_acked_) / seconds : 0);
+    last_acked_ = acked;
+    last_at_ = now;
+    presence_.Call(std::move(req), [](absl::StatusOr<chat::v1::PresenceReply> r) {
       if (!r.ok() || r->has_error()) log::Warn("presence heartbeat failed");
     });
-    ScheduleHeartbeat(timer, presence, cfg);
-  });
-}
+  }
+
+  asio::steady_timer timer_;
+  PresenceStream& presence_;
+  GatewayContext& ctx_;
+  uint64_t last_acked_ = 0;
+  std::chrono::steady_clock::time_point last_at_;
+};
 
 }  // namespace
 
@@ -81,7 +120,20 @@ int main() {
   asio::io_context& main_ctx = *contexts.front();
 
   MetricsRegistry metrics;
-  JwtVerifier jwt(cfg.jwt_secret, cfg.jwt_clock_skew_seconds);
+  std::string jwt_key = cfg.jwt_secret;
+  auto jwt_alg = JwtVerifier::Algorithm::kHS256;
+  if (cfg.jwt_algorithm != "HS256") {
+    jwt_alg = cfg.jwt_algorithm == "RS256" ? JwtVerifier::Algorithm::kRS256 : JwtVerifier::Algorithm::kES256;
+    std::ifstream in(cfg.jwt_public_key_file);
+    std::stringstream pem;
+    pem << in.rdbuf();
+    jwt_key = pem.str();
+    if (!in || jwt_key.find("PUBLIC KEY") == std::string::npos) {
+      log::Error("cannot read the JWT public key", {{"file", cfg.jwt_public_key_file}});
+      return 2;
+    }
+  }
+  JwtVerifier jwt(jwt_alg, jwt_key, cfg.jwt_clock_skew_seconds);
 
   auto messages_channel = BackendChannel(cfg.messages_addr);
   auto messages_stub = chat::v1::Messages::NewStub(messages_channel);
@@ -107,9 +159,14 @@ int main() {
   RoomRegistry rooms;
   RoomHub hub(rooms, messages, std::chrono::milliseconds(cfg.gap_refetch_ms), metrics);
   auto redis = *ParseHostPort(cfg.redis_addr);
+  std::unique_ptr<ControlListener> control;  // needs the context, made below
   RedisSubscriber subscriber(
       main_ctx, redis.host, redis.port,
-      [&hub](const std::string& channel, const std::string& payload) {
+      [&hub, &control](const std::string& channel, const std::string& payload) {
+        if (channel == kControlChannel) {
+          if (control) control->OnMessage(payload);
+          return;
+        }
         hub.OnChannelMessage(channel, payload);
       },
       metrics);
@@ -118,6 +175,8 @@ int main() {
   hub.Attach(&subscriber);
 
   GatewayContext ctx(cfg, metrics, messages, presence, hub, rooms, jwt);
+  control = std::make_unique<ControlListener>(ctx, metrics);
+  subscriber.SubscribeForever(std::string(kControlChannel));
   ctx.ready = [&] { return messages_stream.ready() && presence_stream.ready() && subscriber.connected(); };
 
   auto listener = std::make_shared<Listener>(context_ptrs, ctx, files);
@@ -146,8 +205,8 @@ int main() {
   subscriber.Start();
   listener->Start();
   hub.StartTicking();
-  asio::steady_timer heartbeat(main_ctx);
-  asio::post(main_ctx, [&] { ScheduleHeartbeat(heartbeat, presence_stream, cfg); });
+  PresenceHeartbeat heartbeat(main_ctx, presence_stream, ctx);
+  asio::post(main_ctx, [&] { heartbeat.Start(); });
   log::Info("gateway ready", {{"http_port", listener->port()},
                               {"grpc_port", grpc_port},
                               {"gateway", cfg.gateway_id},
@@ -169,7 +228,7 @@ int main() {
   }
   // Presence must hear of the closes before the streams go.
   std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  asio::post(main_ctx, [&] { heartbeat.cancel(); });
+  asio::post(main_ctx, [&] { heartbeat.Stop(); });
   hub.StopTicking();
   subscriber.Stop();
   messages_stream.Stop();

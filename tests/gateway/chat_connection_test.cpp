@@ -48,18 +48,22 @@ struct RecordingFanout : RoomFanout {
 class ChatConnectionTest : public ::testing::Test {
  protected:
   ChatConnectionTest() : metrics_(registry_) {
-    ConnectionIdentity id{"alice", false, "gw1-1", "gw1"};
-    conn_ = std::make_unique<ChatConnection>(
+    conn_ = Make(ConnectionIdentity{"alice", false, "gw1-1", "gw1"});
+  }
+
+  std::unique_ptr<ChatConnection> Make(ConnectionIdentity id) {
+    return std::make_unique<ChatConnection>(
         id, ConnectionLimits{}, messages_, presence_, fanout_, metrics_,
-        [](std::function<void()> fn) { fn(); },
-        [this](std::chrono::milliseconds, std::function<void()> fn) { later_.push_back(std::move(fn)); },
-        [this](std::shared_ptr<const std::string> f) {
-          ServerFrame frame;
-          auto st = google::protobuf::util::JsonStringToMessage(*f, &frame);
-          EXPECT_TRUE(st.ok()) << *f;
-          frames_.push_back(frame);
-        },
-        std::weak_ptr<RoomMember>());
+        ChatConnection::Io{
+            [](std::function<void()> fn) { fn(); },
+            [this](std::chrono::milliseconds, std::function<void()> fn) { later_.push_back(std::move(fn)); },
+            [this](std::shared_ptr<const std::string> f) {
+              ServerFrame frame;
+              auto st = google::protobuf::util::JsonStringToMessage(*f, &frame);
+              EXPECT_TRUE(st.ok()) << *f;
+              frames_.push_back(frame);
+            },
+            [this](uint16_t code, std::string) { closed_with_ = code; }, std::weak_ptr<RoomMember>()});
   }
 
   ServerFrame Last() {
@@ -83,6 +87,7 @@ class ChatConnectionTest : public ::testing::Test {
   RecordingFanout fanout_;
   std::vector<ServerFrame> frames_;
   std::vector<std::function<void()>> later_;
+  uint16_t closed_with_ = 0;
   std::unique_ptr<ChatConnection> conn_;
 };
 
@@ -172,7 +177,7 @@ TEST_F(ChatConnectionTest, SendChecksTextAndClientId) {
   EXPECT_EQ(messages_.requests.size(), before);
 }
 
-TEST_F(ChatConnectionTest, FloodIsRateLimited) {
+TEST_F(ChatConnectionTest, FloodIsRateLimitedThenClosed) {
   JoinGeneral();
   for (int i = 0; i < 20; ++i) {
     conn_->OnText(R"({"send":{"room":"general","clientId":"c)" + std::to_string(i) + R"(","text":"x"}})");
@@ -183,6 +188,68 @@ TEST_F(ChatConnectionTest, FloodIsRateLimited) {
   EXPECT_EQ(Last().ref(), 99u);
   EXPECT_EQ(Last().error().code(), "rate_limited");
   EXPECT_GT(Last().error().retry_after_ms(), 0u);
+  EXPECT_EQ(closed_with_, 0);
+  // Coming back before retryAfterMs, again and again: warned, then cut off with 1008.
+  for (int i = 0; i < 20 && closed_with_ == 0; ++i) {
+    conn_->OnText(R"({"send":{"room":"general","clientId":"f)" + std::to_string(i) + R"(","text":"x"}})");
+  }
+  EXPECT_EQ(closed_with_, 1008);
+  EXPECT_EQ(messages_.requests.size(), forwarded);
+}
+
+TEST_F(ChatConnectionTest, SlashCommandsAreForAdmins) {
+  JoinGeneral();
+  size_t before = messages_.requests.size();
+  conn_->OnText(R"({"ref":3,"send":{"room":"general","clientId":"k1","text":"/kick bob"}})");
+  EXPECT_EQ(Last().error().code(), "forbidden");
+  EXPECT_EQ(messages_.requests.size(), before);  // not stored either
+  conn_->OnText(R"({"ref":4,"send":{"room":"general","clientId":"k2","text":"/shrug"}})");
+  EXPECT_TRUE(messages_.requests.back().has_send());  // not a command: an ordinary message
+}
+
+TEST_F(ChatConnectionTest, AdminCommandsGoToTheirServices) {
+  auto admin = Make(ConnectionIdentity{"root", true, "gw1-2", "gw1"});
+  admin->OnText(R"({"ref":1,"join":{"room":"general"}})");
+  GatewayReply joined;
+  joined.mutable_joined()->mutable_room()->set_last_seq(1);
+  messages_.Answer(messages_.requests.size() - 1, joined);
+  admin->OnText(R"({"ref":2,"send":{"room":"general","clientId":"a1","text":"/kick bob"}})");
+  EXPECT_EQ(messages_.requests.back().control().kick_user(), "bob");
+  GatewayReply done;
+  done.mutable_done();
+  messages_.Answer(messages_.requests.size() - 1, done);
+  EXPECT_EQ(Last().ref(), 2u);
+  EXPECT_TRUE(Last().has_notice());
+  admin->OnText(R"({"ref":3,"send":{"room":"general","clientId":"a2","text":"/mute bob 60"}})");
+  EXPECT_EQ(messages_.requests.back().mute().user(), "bob");
+  EXPECT_EQ(messages_.requests.back().mute().seconds(), 60);
+  admin->OnText(R"({"ref":4,"send":{"room":"general","clientId":"a3","text":"/clear"}})");
+  EXPECT_EQ(messages_.requests.back().clear().room(), "general");
+  admin->OnText(R"({"ref":5,"send":{"room":"general","clientId":"a4","text":"/broadcast hello all"}})");
+  EXPECT_EQ(messages_.requests.back().control().broadcast().text(), "hello all");
+  admin->OnText(R"({"ref":6,"send":{"room":"general","clientId":"a5","text":"/mute"}})");
+  EXPECT_EQ(Last().error().code(), "bad_request");
+  admin->OnText(R"({"ref":7,"send":{"room":"general","clientId":"a6","text":"/stats"}})");
+  EXPECT_TRUE(presence_.requests.back().has_cluster_stats());
+  EXPECT_TRUE(Last().has_stats());
+}
+
+TEST_F(ChatConnectionTest, ReadAndOpenDm) {
+  conn_->OnText(R"({"ref":1,"read":{"room":"general","seq":"3"}})");
+  EXPECT_EQ(Last().error().code(), "forbidden");
+  JoinGeneral();
+  conn_->OnText(R"({"read":{"room":"general","seq":"3"}})");
+  EXPECT_EQ(messages_.requests.back().read().user(), "alice");
+  EXPECT_EQ(messages_.requests.back().read().seq(), 3);
+  conn_->OnText(R"({"ref":5,"openDm":{"user":"alice"}})");
+  EXPECT_EQ(Last().error().code(), "bad_request");
+  conn_->OnText(R"({"ref":6,"openDm":{"user":"bob"}})");
+  EXPECT_EQ(messages_.requests.back().open_dm().peer(), "bob");
+  GatewayReply room;
+  room.mutable_room()->set_room("dm:abc");
+  messages_.Answer(messages_.requests.size() - 1, room);
+  EXPECT_EQ(fanout_.entered.back(), "dm:abc");  // then the usual join
+  EXPECT_TRUE(messages_.requests.back().has_join());
 }
 
 TEST_F(ChatConnectionTest, BackendUnavailableIsReported) {

@@ -25,6 +25,7 @@ class RecordingPublisher : public EventPublisher {
     for (const auto& m : messages) published.push_back(m);
     return absl::OkStatus();
   }
+  absl::Status PublishControl(const chat::v1::ControlEvent&) override { return absl::OkStatus(); }
   absl::Status PublishEvent(const std::string&, const chat::v1::RoomEvent&) override {
     return absl::OkStatus();
   }

@@ -4,6 +4,8 @@
 #include "common/error_codes.h"
 #include "common/log.h"
 #include "common/text_rules.h"
+#include "domain/slash_command.h"
+#include "google/protobuf/util/time_util.h"
 
 namespace chat::gateway {
 namespace {
@@ -52,7 +54,10 @@ ConnectionMetrics::ConnectionMetrics(MetricsRegistry& m)
       gap_fetches(m.GetCounter("chat_gap_fetches_total", "Fetches of missing messages from storage",
                                {{"level", "connection"}})),
       resumes(m.GetCounter("chat_resumes_total", "Resume requests served")),
-      replayed(m.GetCounter("chat_resume_replayed_messages_total", "Messages replayed by resume")) {}
+      replayed(m.GetCounter("chat_resume_replayed_messages_total", "Messages replayed by resume")),
+      sends_acked(m.GetCounter("chat_sends_acked_total", "Sends answered with an ack")),
+      flood_closes(m.GetCounter("chat_flood_disconnects_total", "Connections closed with 1008 for flooding")),
+      admin_commands(m.GetCounter("chat_admin_commands_total", "Admin slash commands run")) {}
 
 Counter& ConnectionMetrics::FrameIn(ClientFrame::BodyCase type) {
   return registry.GetCounter("chat_frames_in_total", "Client frames received by type",
@@ -65,19 +70,23 @@ Counter& ConnectionMetrics::Error(std::string_view code) {
 
 ChatConnection::ChatConnection(ConnectionIdentity identity, ConnectionLimits limits,
                                MessagesBackend& messages, PresenceBackend& presence, RoomFanout& fanout,
-                               ConnectionMetrics& metrics, Post post, PostAfter post_after, Send send,
-                               std::weak_ptr<RoomMember> self)
+                               ConnectionMetrics& metrics, Io io)
     : identity_(std::move(identity)),
       limits_(limits),
       messages_(messages),
       presence_(presence),
       fanout_(fanout),
       metrics_(metrics),
-      post_(std::move(post)),
-      post_after_(std::move(post_after)),
-      send_(std::move(send)),
-      self_(std::move(self)),
-      limiter_(limits.send_rate_per_second, limits.send_burst) {}
+      post_(std::move(io.post)),
+      post_after_(std::move(io.post_after)),
+      send_(std::move(io.send)),
+      close_(std::move(io.close)),
+      self_(std::move(io.self)),
+      limiter_(limits.send_rate_per_second, limits.send_burst),
+      join_limiter_(limits.join_rate_per_second, limits.join_burst),
+      typing_limiter_(limits.typing_rate_per_second, limits.typing_burst),
+      read_limiter_(limits.read_rate_per_second, limits.read_burst),
+      query_limiter_(limits.query_rate_per_second, limits.query_burst) {}
 
 chat::v1::ConnectionRef ChatConnection::Ref() const {
   chat::v1::ConnectionRef r;
@@ -128,7 +137,7 @@ void ChatConnection::OnBinary() {
 }
 
 void ChatConnection::OnText(std::string_view text) {
-  if (closed_) return;
+  if (closed_ || closed_by_server_) return;
   ParsedFrame parsed = ParseClientFrame(text);
   if (!parsed.frame.ok()) {
     metrics_.frames_bad.Inc();
@@ -138,21 +147,33 @@ void ChatConnection::OnText(std::string_view text) {
   metrics_.FrameIn(f.body_case()).Inc();
   switch (f.body_case()) {
     case ClientFrame::kJoin:
+      if (!Admit(join_limiter_, parsed.ref)) return;
       return HandleJoin(parsed.ref, f.join().room(), std::nullopt);
     case ClientFrame::kResume:
-      if (f.resume().after_seq() < 0)
+      if (!Admit(join_limiter_, parsed.ref)) return;
+      if (f.resume().after_seq() < 0) {
         return ReplyError(parsed.ref, absl::InvalidArgumentError("afterSeq is negative"));
+      }
       metrics_.resumes.Inc();
       return HandleJoin(parsed.ref, f.resume().room(), f.resume().after_seq());
+    case ClientFrame::kOpenDm:
+      if (!Admit(join_limiter_, parsed.ref)) return;
+      return HandleOpenDm(parsed.ref, f.open_dm());
+    case ClientFrame::kRead:
+      if (!Admit(read_limiter_, parsed.ref)) return;
+      return HandleRead(parsed.ref, f.read());
     case ClientFrame::kLeave:
       return HandleLeave(parsed.ref, f.leave());
     case ClientFrame::kSend:
       return HandleSend(parsed.ref, f.send());
     case ClientFrame::kHistory:
+      if (!Admit(query_limiter_, parsed.ref)) return;
       return HandleHistory(parsed.ref, f.history());
     case ClientFrame::kTyping:
+      if (!Admit(typing_limiter_, parsed.ref)) return;
       return HandleTyping(parsed.ref, f.typing());
     case ClientFrame::kPresence:
+      if (!Admit(query_limiter_, parsed.ref)) return;
       return HandlePresence(parsed.ref, f.presence());
     case ClientFrame::kPing: {
       ServerFrame pong;
@@ -391,10 +412,12 @@ void ChatConnection::HandleSend(std::optional<uint32_t> ref, const chat::v1::Sen
   }
   if (!IsValidUtf8(send.text()))
     return ReplyError(ref, absl::InvalidArgumentError("text is not valid UTF-8"));
-  uint32_t retry_ms = 0;
-  if (!limiter_.TryAcquire(SendLimiter::Clock::now(), retry_ms)) {
-    metrics_.rate_limited.Inc();
-    return ReplyError(ref, absl::ResourceExhaustedError("too many messages, slow down"), retry_ms);
+  if (!Admit(limiter_, ref)) return;
+  if (auto cmd = ParseSlashCommand(send.text())) {
+    if (!identity_.admin)
+      return ReplyError(ref, absl::PermissionDeniedError("slash commands are for admins"));
+    if (!cmd->ok()) return ReplyError(ref, cmd->status());
+    return HandleCommand(ref, send.room(), **cmd);
   }
   chat::v1::GatewayRequest req;
   auto* s = req.mutable_send();
@@ -414,6 +437,7 @@ void ChatConnection::HandleSend(std::optional<uint32_t> ref, const chat::v1::Sen
       a->set_id(m.id());
       *a->mutable_ts() = m.ts();
       a->set_duplicate(r->sent().duplicate());
+      metrics_.sends_acked.Inc();
       Reply(ref, std::move(f));
       if (!r->sent().duplicate()) ClearTyping(m.room());
     });
@@ -483,6 +507,137 @@ void ChatConnection::HandlePresence(std::optional<uint32_t> ref, const chat::v1:
       Reply(ref, std::move(f));
     });
   });
+}
+
+bool ChatConnection::Admit(SendLimiter& bucket, std::optional<uint32_t> ref) {
+  uint32_t retry_ms = 0;
+  auto now = SendLimiter::Clock::now();
+  if (bucket.TryAcquire(now, retry_ms)) {
+    refused_in_a_row_ = 0;
+    return true;
+  }
+  metrics_.rate_limited.Inc();
+  // A client that waits the retryAfterMs it was given is not flooding, even if it is refused again (a
+  // few requests in flight compete for one token). One that comes back before that time is warned, and
+  // after flood_close_after such strikes in a row it is cut off.
+  bool ignored_advice = now + std::chrono::milliseconds(5) < retry_at_;
+  retry_at_ = now + std::chrono::milliseconds(retry_ms);
+  refused_in_a_row_ = ignored_advice ? refused_in_a_row_ + 1 : 0;
+  if (refused_in_a_row_ >= limits_.flood_close_after) {
+    // Warned and still flooding: cut off (policy violation).
+    metrics_.flood_closes.Inc();
+    log::Warn("flooding connection closed", {{"conn", identity_.connection_id}, {"user", identity_.user}});
+    close_(1008, "flooding");
+    closed_by_server_ = true;
+    return false;
+  }
+  ReplyError(ref, absl::ResourceExhaustedError("too many requests, slow down"), retry_ms);
+  return false;
+}
+
+void ChatConnection::HandleRead(std::optional<uint32_t> ref, const chat::v1::MarkRead& read) {
+  if (auto st = ValidateRoomName(read.room()); !st.ok()) return ReplyError(ref, st);
+  if (!InRoom(read.room())) return ReplyError(ref, absl::PermissionDeniedError("join the room first"));
+  if (read.seq() <= 0) return ReplyError(ref, absl::InvalidArgumentError("seq must be positive"));
+  chat::v1::GatewayRequest req;
+  auto* r = req.mutable_read();
+  r->set_room(read.room());
+  r->set_user(identity_.user);
+  r->set_seq(read.seq());
+  // Everyone in the room (this connection too) hears of it as a `read` event; no answer otherwise.
+  messages_.Call(std::move(req), [this, post = post_, ref](absl::StatusOr<chat::v1::GatewayReply> reply) {
+    absl::Status st =
+        reply.ok() ? (reply->has_error() ? ReplyStatus(reply->error()) : absl::OkStatus()) : reply.status();
+    if (st.ok()) return;
+    post([this, ref, st] { ReplyError(ref, st); });
+  });
+}
+
+void ChatConnection::HandleOpenDm(std::optional<uint32_t> ref, const chat::v1::OpenDm& dm) {
+  if (auto st = ValidateUserId(dm.user()); !st.ok()) return ReplyError(ref, st);
+  if (dm.user() == identity_.user)
+    return ReplyError(ref, absl::InvalidArgumentError("a DM needs another user"));
+  chat::v1::GatewayRequest req;
+  req.mutable_open_dm()->set_user(identity_.user);
+  req.mutable_open_dm()->set_peer(dm.user());
+  messages_.Call(std::move(req), [this, post = post_, ref](absl::StatusOr<chat::v1::GatewayReply> r) {
+    post([this, ref, r = std::move(r)] {
+      absl::Status st = r.ok() ? (r->has_error() ? ReplyStatus(r->error()) : absl::OkStatus()) : r.status();
+      if (!st.ok()) return ReplyError(ref, st);
+      // The room exists and we are a member: the usual join gives the answer.
+      HandleJoin(ref, r->room().room(), std::nullopt);
+    });
+  });
+}
+
+void ChatConnection::Notice(std::optional<uint32_t> ref, std::string text) {
+  ServerFrame f;
+  f.mutable_notice()->set_text(std::move(text));
+  *f.mutable_notice()->mutable_ts() = google::protobuf::util::TimeUtil::GetCurrentTime();
+  Reply(ref, std::move(f));
+}
+
+void ChatConnection::CallForNotice(std::optional<uint32_t> ref, chat::v1::GatewayRequest req,
+                                   std::string notice) {
+  messages_.Call(std::move(req), [this, post = post_, ref, notice](absl::StatusOr<chat::v1::GatewayReply> r) {
+    post([this, ref, notice, r = std::move(r)] {
+      absl::Status st = r.ok() ? (r->has_error() ? ReplyStatus(r->error()) : absl::OkStatus()) : r.status();
+      if (!st.ok()) return ReplyError(ref, st);
+      Notice(ref, notice);
+    });
+  });
+}
+
+void ChatConnection::HandleCommand(std::optional<uint32_t> ref, const std::string& room,
+                                   const SlashCommand& cmd) {
+  metrics_.admin_commands.Inc();
+  log::Info("admin command", {{"admin", identity_.user}, {"room", room}, {"target", cmd.user}});
+  chat::v1::GatewayRequest req;
+  switch (cmd.kind) {
+    case SlashCommand::Kind::kKick:
+      req.mutable_control()->set_kick_user(cmd.user);
+      return CallForNotice(ref, std::move(req), "kicked " + cmd.user);
+    case SlashCommand::Kind::kMute: {
+      auto* m = req.mutable_mute();
+      m->set_room("*");
+      m->set_user(cmd.user);
+      m->set_seconds(cmd.seconds);
+      m->set_by(identity_.user);
+      return CallForNotice(ref, std::move(req),
+                           cmd.seconds > 0 ? absl::StrCat("muted ", cmd.user, " for ", cmd.seconds, " s")
+                                           : "muted " + cmd.user);
+    }
+    case SlashCommand::Kind::kUnmute:
+      req.mutable_unmute()->set_room("*");
+      req.mutable_unmute()->set_user(cmd.user);
+      return CallForNotice(ref, std::move(req), "unmuted " + cmd.user);
+    case SlashCommand::Kind::kClear:
+      req.mutable_clear()->set_room(room);
+      req.mutable_clear()->set_by(identity_.user);
+      return CallForNotice(ref, std::move(req), "cleared " + room);
+    case SlashCommand::Kind::kBroadcast: {
+      auto* n = req.mutable_control()->mutable_broadcast();
+      n->set_text(cmd.text);
+      n->set_from(identity_.user);
+      *n->mutable_ts() = google::protobuf::util::TimeUtil::GetCurrentTime();
+      return CallForNotice(ref, std::move(req), "broadcast sent");
+    }
+    case SlashCommand::Kind::kStats: {
+      chat::v1::PresenceRequest preq;
+      preq.mutable_cluster_stats();
+      presence_.Call(std::move(preq), [this, post = post_, ref](absl::StatusOr<chat::v1::PresenceReply> r) {
+        post([this, ref, r = std::move(r)] {
+          absl::Status st =
+              r.ok() ? (r->has_error() ? ReplyStatus(r->error()) : absl::OkStatus()) : r.status();
+          if (!st.ok()) return ReplyError(ref, st);
+          ServerFrame f;
+          *f.mutable_stats() = r->stats();
+          Reply(ref, std::move(f));
+        });
+      });
+      return;
+    }
+  }
 }
 
 void ChatConnection::Close() {

@@ -18,6 +18,8 @@
 
 namespace chat::gateway {
 
+struct SlashCommand;
+
 struct ConnectionLimits {
   size_t text_max_bytes = 4096;
   uint32_t heartbeat_seconds = 15;
@@ -26,6 +28,15 @@ struct ConnectionLimits {
   size_t max_rooms = 100;
   uint32_t replay_max = 1000;
   std::chrono::milliseconds refetch_after{2000};
+  // Requests in a row that come back before their retryAfterMs, after which a flooding connection is
+  // closed with 1008.
+  uint32_t flood_close_after = 10;
+  // Looser buckets for the other frames: joins (join, resume, openDm), typing, read, queries (history,
+  // presence).
+  double join_rate_per_second = 5, join_burst = 20;
+  double typing_rate_per_second = 5, typing_burst = 10;
+  double read_rate_per_second = 10, read_burst = 30;
+  double query_rate_per_second = 10, query_burst = 30;
 };
 
 struct ConnectionIdentity {
@@ -48,6 +59,9 @@ struct ConnectionMetrics {
   Counter& gap_fetches;
   Counter& resumes;
   Counter& replayed;
+  Counter& sends_acked;
+  Counter& flood_closes;
+  Counter& admin_commands;
 };
 
 class ChatConnection {
@@ -55,10 +69,19 @@ class ChatConnection {
   using Post = std::function<void(std::function<void()>)>;
   using PostAfter = std::function<void(std::chrono::milliseconds, std::function<void()>)>;
   using Send = std::function<void(std::shared_ptr<const std::string>)>;
+  using CloseFn = std::function<void(uint16_t code, std::string reason)>;
+
+  // How the connection reaches its socket; every function runs on the connection's thread.
+  struct Io {
+    Post post;             // later, unless the connection is gone
+    PostAfter post_after;  // after a delay, unless the connection is gone
+    Send send;             // queue a frame for the client
+    CloseFn close;         // close with a WebSocket close code
+    std::weak_ptr<RoomMember> self;
+  };
 
   ChatConnection(ConnectionIdentity identity, ConnectionLimits limits, MessagesBackend& messages,
-                 PresenceBackend& presence, RoomFanout& fanout, ConnectionMetrics& metrics, Post post,
-                 PostAfter post_after, Send send, std::weak_ptr<RoomMember> self);
+                 PresenceBackend& presence, RoomFanout& fanout, ConnectionMetrics& metrics, Io io);
 
   // Reports the connection to presence and sends `welcome`.
   void Start();
@@ -95,6 +118,14 @@ class ChatConnection {
   void HandleTyping(std::optional<uint32_t> ref, const chat::v1::SetTyping& typing);
   void HandlePresence(std::optional<uint32_t> ref, const chat::v1::GetPresence& query);
   void ClearTyping(const std::string& room);
+  void HandleRead(std::optional<uint32_t> ref, const chat::v1::MarkRead& read);
+  void HandleOpenDm(std::optional<uint32_t> ref, const chat::v1::OpenDm& dm);
+  void HandleCommand(std::optional<uint32_t> ref, const std::string& room, const SlashCommand& cmd);
+  // Sends a request to messages and answers the ref with a notice on success, an error otherwise.
+  void CallForNotice(std::optional<uint32_t> ref, chat::v1::GatewayRequest req, std::string notice);
+  void Notice(std::optional<uint32_t> ref, std::string text);
+  // Takes a token from the bucket, or answers rate_limited.
+  bool Admit(SendLimiter& bucket, std::optional<uint32_t> ref);
   void ExitRoom(const std::string& room);
   chat::v1::ConnectionRef Ref() const;
 
@@ -107,8 +138,16 @@ class ChatConnection {
   Post post_;
   PostAfter post_after_;
   Send send_;
+  CloseFn close_;
   std::weak_ptr<RoomMember> self_;
   SendLimiter limiter_;
+  SendLimiter join_limiter_;
+  SendLimiter typing_limiter_;
+  SendLimiter read_limiter_;
+  SendLimiter query_limiter_;
+  uint32_t refused_in_a_row_ = 0;
+  SendLimiter::Clock::time_point retry_at_{};
+  bool closed_by_server_ = false;
   std::map<std::string, Room> rooms_;
   bool closed_ = false;
 };

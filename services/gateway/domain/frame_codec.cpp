@@ -48,6 +48,8 @@ std::string EncodeServerFrame(const chat::v1::ServerFrame& frame) {
   google::protobuf::util::JsonPrintOptions opts;
   opts.add_whitespace = false;
   opts.preserve_proto_field_names = false;
+  // false, 0 and [] are written out ("online":false), so clients need no defaults of their own.
+  opts.always_print_primitive_fields = true;
   // Cannot fail for a valid message of a known type.
   (void)google::protobuf::util::MessageToJsonString(frame, &out, opts);
   return out;

@@ -19,7 +19,7 @@ struct ParsedFrame {
 
 ParsedFrame ParseClientFrame(std::string_view text);
 
-// Compact JSON; false/0/empty fields omitted, int64 as strings.
+// Compact JSON with every field of the body written, false/0/empty included; int64 as strings.
 std::string EncodeServerFrame(const chat::v1::ServerFrame& frame);
 
 // The error frame for a refused request.

@@ -20,7 +20,10 @@ using JwtPtr = std::unique_ptr<jwt_t, JwtDeleter>;
 }  // namespace
 
 JwtVerifier::JwtVerifier(std::string secret, int64_t clock_skew_seconds)
-    : secret_(std::move(secret)), skew_(clock_skew_seconds) {}
+    : JwtVerifier(Algorithm::kHS256, std::move(secret), clock_skew_seconds) {}
+
+JwtVerifier::JwtVerifier(Algorithm algorithm, std::string key, int64_t clock_skew_seconds)
+    : algorithm_(algorithm), secret_(std::move(key)), skew_(clock_skew_seconds) {}
 
 absl::StatusOr<Identity> JwtVerifier::Verify(std::string_view token, int64_t now_unix) const {
   if (token.empty()) return absl::UnauthenticatedError("missing token");
@@ -33,8 +36,13 @@ absl::StatusOr<Identity> JwtVerifier::Verify(std::string_view token, int64_t now
                       static_cast<int>(secret_.size()));
   JwtPtr jwt(raw);
   if (rc != 0 || !jwt) return absl::UnauthenticatedError("invalid token");
-  if (jwt_get_alg(jwt.get()) != JWT_ALG_HS256)
-    return absl::UnauthenticatedError("token algorithm must be HS256");
+  // The configured algorithm only: a token signed HS256 with an RS256 public key as the secret (the
+  // classic confusion attack) is refused here.
+  jwt_alg_t expected = algorithm_ == Algorithm::kHS256   ? JWT_ALG_HS256
+                       : algorithm_ == Algorithm::kRS256 ? JWT_ALG_RS256
+                                                         : JWT_ALG_ES256;
+  if (jwt_get_alg(jwt.get()) != expected)
+    return absl::UnauthenticatedError("token algorithm is not accepted");
 
   Identity id;
   const char* sub = jwt_get_grant(jwt.get(), "sub");
@@ -62,6 +70,7 @@ absl::StatusOr<Identity> JwtVerifier::Verify(std::string_view token, int64_t now
 absl::StatusOr<std::string> JwtVerifier::Mint(const std::string& user, bool admin, int64_t now_unix,
                                               int64_t ttl_seconds) const {
   if (auto st = ValidateUserId(user); !st.ok()) return st;
+  if (algorithm_ != Algorithm::kHS256) return absl::FailedPreconditionError("minting needs HS256");
   jwt_t* raw = nullptr;
   if (jwt_new(&raw) != 0) return absl::InternalError("jwt_new failed");
   JwtPtr jwt(raw);

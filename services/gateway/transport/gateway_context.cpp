@@ -4,14 +4,45 @@
 
 namespace chat::gateway {
 
-void SessionSet::Add(const std::string& id, std::weak_ptr<WebSocketSession> s) {
+void SessionSet::Add(const std::string& id, const std::string& user, std::weak_ptr<WebSocketSession> s) {
   std::lock_guard lock(mu_);
   sessions_[id] = std::move(s);
+  by_user_[user].insert(id);
 }
 
-void SessionSet::Remove(const std::string& id) {
+void SessionSet::Remove(const std::string& id, const std::string& user) {
   std::lock_guard lock(mu_);
   sessions_.erase(id);
+  auto it = by_user_.find(user);
+  if (it != by_user_.end()) {
+    it->second.erase(id);
+    if (it->second.empty()) by_user_.erase(it);
+  }
+  auto r = reserved_.find(user);
+  if (r != reserved_.end()) {
+    if (--r->second == 0) reserved_.erase(r);
+    --reserved_total_;
+  }
+}
+
+bool SessionSet::Reserve(const std::string& user, size_t max_total, size_t max_per_user) {
+  std::lock_guard lock(mu_);
+  size_t& mine = reserved_[user];
+  if (reserved_total_ >= max_total || mine >= max_per_user) {
+    if (mine == 0) reserved_.erase(user);
+    return false;
+  }
+  ++mine;
+  ++reserved_total_;
+  return true;
+}
+
+void SessionSet::Release(const std::string& user) {
+  std::lock_guard lock(mu_);
+  auto r = reserved_.find(user);
+  if (r == reserved_.end()) return;
+  if (--r->second == 0) reserved_.erase(r);
+  --reserved_total_;
 }
 
 std::vector<std::shared_ptr<WebSocketSession>> SessionSet::All() const {
@@ -23,9 +54,27 @@ std::vector<std::shared_ptr<WebSocketSession>> SessionSet::All() const {
   return out;
 }
 
+std::vector<std::shared_ptr<WebSocketSession>> SessionSet::OfUser(const std::string& user) const {
+  std::vector<std::shared_ptr<WebSocketSession>> out;
+  std::lock_guard lock(mu_);
+  auto it = by_user_.find(user);
+  if (it == by_user_.end()) return out;
+  for (const auto& id : it->second) {
+    auto s = sessions_.find(id);
+    if (s == sessions_.end()) continue;
+    if (auto p = s->second.lock()) out.push_back(std::move(p));
+  }
+  return out;
+}
+
 size_t SessionSet::size() const {
   std::lock_guard lock(mu_);
   return sessions_.size();
+}
+
+size_t SessionSet::users() const {
+  std::lock_guard lock(mu_);
+  return by_user_.size();
 }
 
 GatewayContext::GatewayContext(const GatewayConfig& cfg, MetricsRegistry& m, MessagesBackend& msgs,
@@ -38,16 +87,19 @@ GatewayContext::GatewayContext(const GatewayConfig& cfg, MetricsRegistry& m, Mes
       fanout(fan),
       rooms(rms),
       jwt(j),
+      origins(cfg.allowed_origins),
       connection_metrics(m),
       connections(m.GetGauge("chat_connections", "Open WebSocket connections")),
       connects(m.GetCounter("chat_connects_total", "WebSocket connections accepted")),
       slow_consumers(m.GetCounter("chat_slow_consumer_disconnects_total",
                                   "Connections closed because their outbound queue passed its byte limit")),
       frames_out(m.GetCounter("chat_frames_out_total", "Frames written to clients")),
-      http_requests(m.GetCounter("chat_http_requests_total", "HTTP requests served")) {}
+      http_requests(m.GetCounter("chat_http_requests_total", "HTTP requests served")),
+      refused_upgrades(
+          m.GetCounter("chat_upgrades_refused_total", "WebSocket upgrades refused (auth, origin, limits)")) {}
 
 std::string GatewayContext::NewConnectionId() {
-  return absl::StrFormat("%s-%d", config.gateway_id, next_id_.fetch_add(1) + 1);
+  return absl::StrFormat("%s-%d", config.instance_id, next_id_.fetch_add(1) + 1);
 }
 
 }  // namespace chat::gateway

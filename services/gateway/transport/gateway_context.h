@@ -12,6 +12,7 @@
 #include "domain/backends.h"
 #include "domain/chat_connection.h"
 #include "domain/jwt_verifier.h"
+#include "domain/origin_policy.h"
 #include "domain/room_registry.h"
 #include "gateway_config.h"
 
@@ -22,14 +23,23 @@ class WebSocketSession;
 // Every open WebSocket session, for stats and for closing them all on shutdown.
 class SessionSet {
  public:
-  void Add(const std::string& id, std::weak_ptr<WebSocketSession> s);
-  void Remove(const std::string& id);
+  void Add(const std::string& id, const std::string& user, std::weak_ptr<WebSocketSession> s);
+  void Remove(const std::string& id, const std::string& user);
   std::vector<std::shared_ptr<WebSocketSession>> All() const;
+  std::vector<std::shared_ptr<WebSocketSession>> OfUser(const std::string& user) const;
   size_t size() const;
+  size_t users() const;
+  // Reserves a connection slot for the user before the upgrade; false past a limit. Released by
+  // Remove (after Add) or Release (if the upgrade fails).
+  bool Reserve(const std::string& user, size_t max_total, size_t max_per_user);
+  void Release(const std::string& user);
 
  private:
   mutable std::mutex mu_;
   std::map<std::string, std::weak_ptr<WebSocketSession>> sessions_;
+  std::map<std::string, std::set<std::string>> by_user_;
+  std::map<std::string, size_t> reserved_;  // per user, including established ones
+  size_t reserved_total_ = 0;
 };
 
 class GatewayContext {
@@ -44,6 +54,7 @@ class GatewayContext {
   RoomFanout& fanout;
   RoomRegistry& rooms;
   const JwtVerifier& jwt;
+  OriginPolicy origins;
   ConnectionMetrics connection_metrics;
   SessionSet sessions;
   std::atomic<bool> draining{false};
@@ -54,6 +65,7 @@ class GatewayContext {
   Counter& slow_consumers;
   Counter& frames_out;
   Counter& http_requests;
+  Counter& refused_upgrades;
 
   std::string NewConnectionId();
 

@@ -60,6 +60,29 @@ int64_t NowUnix() {
 
 }  // namespace
 
+SubprotocolOffer ParseSubprotocols(std::string_view header) {
+  SubprotocolOffer out;
+  std::string first;
+  while (!header.empty()) {
+    auto comma = header.find(',');
+    std::string_view entry = header.substr(0, comma);
+    while (!entry.empty() && entry.front() == ' ') entry.remove_prefix(1);
+    while (!entry.empty() && entry.back() == ' ') entry.remove_suffix(1);
+    if (entry.rfind("bearer.", 0) == 0) {
+      out.token = std::string(entry.substr(7));
+    } else if (entry == kChatSubprotocol) {
+      out.selected = std::string(entry);
+    } else if (first.empty() && !entry.empty()) {
+      first = std::string(entry);
+    }
+    if (comma == std::string_view::npos) break;
+    header.remove_prefix(comma + 1);
+  }
+  // Never echo the token back; answer with the protocol proper when offered.
+  if (out.selected.empty()) out.selected = first;
+  return out;
+}
+
 std::string ExtractToken(std::string_view target, std::string_view authorization) {
   auto q = target.find('?');
   if (q != std::string_view::npos) {
@@ -126,23 +149,40 @@ void HttpSession::Upgrade() {
     res.keep_alive(false);
     Write(std::move(res));
   };
-  if (ctx_.draining.load())
+  if (ctx_.draining.load()) {
     return reject(http::status::service_unavailable, "unavailable", "gateway is draining");
+  }
+  auto header = [&](http::field f) {
+    auto v = req[f];
+    return std::string_view(v.data(), v.size());
+  };
+  if (!ctx_.origins.Allows(header(http::field::origin), header(http::field::host))) {
+    ctx_.refused_upgrades.Inc();
+    log::Info("upgrade refused", {{"reason", "origin not allowed"}});
+    return reject(http::status::forbidden, "forbidden", "origin not allowed");
+  }
   std::string_view target(req.target().data(), req.target().size());
-  auto auth_header = req[http::field::authorization];
-  std::string token = ExtractToken(target, std::string_view(auth_header.data(), auth_header.size()));
+  SubprotocolOffer offer = ParseSubprotocols(header(http::field::sec_websocket_protocol));
+  std::string token = ExtractToken(target, header(http::field::authorization));
+  if (token.empty()) token = offer.token;
   auto identity = ctx_.jwt.Verify(token, NowUnix());
   if (!identity.ok()) {
+    ctx_.refused_upgrades.Inc();
     log::Info("upgrade refused", {{"reason", std::string(identity.status().message())}});
     return reject(http::status::unauthorized, "unauthorized", std::string(identity.status().message()));
+  }
+  if (!ctx_.sessions.Reserve(identity->user, static_cast<size_t>(ctx_.config.max_connections),
+                             static_cast<size_t>(ctx_.config.max_connections_per_user))) {
+    ctx_.refused_upgrades.Inc();
+    return reject(http::status::too_many_requests, "rate_limited", "too many connections");
   }
   ConnectionIdentity id;
   id.user = identity->user;
   id.admin = identity->admin;
   id.connection_id = ctx_.NewConnectionId();
-  id.gateway_id = ctx_.config.gateway_id;
+  id.gateway_id = ctx_.config.instance_id;
   auto session = std::make_shared<WebSocketSession>(stream_.release_socket(), ctx_, std::move(id));
-  session->Run(std::move(req));
+  session->Run(std::move(req), offer.selected);
 }
 
 HttpSession::Response HttpSession::Handle(const Request& req) {

@@ -39,4 +39,13 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
 // The token of an upgrade request: `?token=` in the target, else `Authorization: Bearer`.
 std::string ExtractToken(std::string_view target, std::string_view authorization);
 
+// Browsers cannot set headers on WebSockets, and a token in the URL ends up in logs: they may offer
+// `Sec-WebSocket-Protocol: chat.v1, bearer.<token>` instead. The answer selects chat.v1.
+inline constexpr std::string_view kChatSubprotocol = "chat.v1";
+struct SubprotocolOffer {
+  std::string token;     // from a "bearer.<token>" entry
+  std::string selected;  // the protocol to answer with, if any
+};
+SubprotocolOffer ParseSubprotocols(std::string_view header);
+
 }  // namespace chat::gateway

@@ -235,6 +235,15 @@ void RedisSubscriber::Subscribe(const std::string& channel, std::function<void(a
   });
 }
 
+void RedisSubscriber::SubscribeForever(const std::string& channel) {
+  asio::post(ioc_, [this, channel] {
+    auto [it, created] = channels_.try_emplace(channel);
+    it->second.wanted = true;
+    it->second.forever = true;
+    if (created && connected_) SendCommand("SUBSCRIBE", channel);
+  });
+}
+
 void RedisSubscriber::Unsubscribe(const std::string& channel) {
   asio::post(ioc_, [this, channel] { UnsubscribeHere(channel); });
 }
@@ -260,7 +269,7 @@ void RedisSubscriber::SubscribeHere(const std::string& channel, std::function<vo
 
 void RedisSubscriber::UnsubscribeHere(const std::string& channel) {
   auto it = channels_.find(channel);
-  if (it == channels_.end()) return;
+  if (it == channels_.end() || it->second.forever) return;
   Channel& ch = it->second;
   ch.wanted = false;
   if (ch.state == Channel::State::kSubscribed) {

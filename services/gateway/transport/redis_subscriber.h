@@ -43,6 +43,9 @@ class RedisSubscriber {
   // or with Unavailable when Redis cannot be reached now.
   void Subscribe(const std::string& channel, std::function<void(absl::Status)> ready);
   void Unsubscribe(const std::string& channel);
+  // A channel subscribed for the subscriber's whole life (the control channel), whether or not Redis is
+  // reachable now: subscribed on every (re)connect.
+  void SubscribeForever(const std::string& channel);
   bool connected() const { return connected_.load(); }
 
   // For callers that are on the io_context thread already.
@@ -56,6 +59,7 @@ class RedisSubscriber {
     enum class State { kSubscribing, kSubscribed, kUnsubscribing } state = State::kSubscribing;
     bool wanted = true;
     bool restoring = false;
+    bool forever = false;
     std::vector<std::function<void(absl::Status)>> waiters;
   };
 

@@ -131,6 +131,9 @@ void RoomHub::OnChannelMessage(const std::string& channel, const std::string& pa
     case chat::v1::RoomEvent::kRead:
       *frame.mutable_read() = std::move(*event.mutable_read());
       break;
+    case chat::v1::RoomEvent::kCleared:
+      *frame.mutable_cleared() = std::move(*event.mutable_cleared());
+      break;
     default:
       bad_events_.Inc();
       return;

@@ -18,7 +18,13 @@ WebSocketSession::WebSocketSession(asio::ip::tcp::socket socket, GatewayContext&
 
 WebSocketSession::~WebSocketSession() = default;
 
-void WebSocketSession::Run(beast::http::request<beast::http::string_body> req) {
+void WebSocketSession::DeliverRaw(std::shared_ptr<const std::string> frame) {
+  asio::post(ws_.get_executor(), [self = shared_from_this(), frame = std::move(frame)]() mutable {
+    self->Send(std::move(frame));
+  });
+}
+
+void WebSocketSession::Run(beast::http::request<beast::http::string_body> req, std::string subprotocol) {
   const auto& cfg = ctx_.config;
   // Beast pings when the peer is idle for half the timeout and drops it after the whole timeout.
   websocket::stream_base::timeout t{};
@@ -29,19 +35,23 @@ void WebSocketSession::Run(beast::http::request<beast::http::string_body> req) {
   ws_.set_option(t);
   ws_.read_message_max(static_cast<size_t>(cfg.frame_limit_bytes));
   ws_.auto_fragment(false);
-  ws_.set_option(websocket::stream_base::decorator(
-      [](websocket::response_type& res) { res.set(beast::http::field::server, "chat-gateway"); }));
+  ws_.set_option(websocket::stream_base::decorator([subprotocol](websocket::response_type& res) {
+    res.set(beast::http::field::server, "chat-gateway");
+    // Browsers fail the handshake unless one protocol they offered is selected.
+    if (!subprotocol.empty()) res.set(beast::http::field::sec_websocket_protocol, subprotocol);
+  }));
   ws_.async_accept(req, [self = shared_from_this()](beast::error_code ec) { self->OnAccept(ec); });
 }
 
 void WebSocketSession::OnAccept(beast::error_code ec) {
   if (ec) {
     log::Debug("websocket accept failed", {{"error", ec.message()}});
+    ctx_.sessions.Release(identity_.user);
     return;
   }
   ctx_.connections.Add(1);
   ctx_.connects.Inc();
-  ctx_.sessions.Add(identity_.connection_id, weak_from_this());
+  ctx_.sessions.Add(identity_.connection_id, identity_.user, weak_from_this());
   std::weak_ptr<WebSocketSession> weak = weak_from_this();
   auto executor = ws_.get_executor();
   ChatConnection::Post post = [weak, executor](std::function<void()> fn) {
@@ -67,9 +77,14 @@ void WebSocketSession::OnAccept(beast::error_code ec) {
   limits.max_rooms = static_cast<size_t>(ctx_.config.max_rooms_per_connection);
   limits.replay_max = static_cast<uint32_t>(ctx_.config.resume_replay_max);
   limits.refetch_after = std::chrono::milliseconds(ctx_.config.gap_refetch_ms);
-  chat_ = std::make_unique<ChatConnection>(identity_, limits, ctx_.messages, ctx_.presence, ctx_.fanout,
-                                           ctx_.connection_metrics, std::move(post), std::move(post_after),
-                                           std::move(send), std::weak_ptr<RoomMember>(shared_from_this()));
+  limits.flood_close_after = static_cast<uint32_t>(ctx_.config.flood_close_after);
+  ChatConnection::CloseFn close = [this](uint16_t code, std::string reason) {
+    Close(static_cast<websocket::close_code>(code), std::move(reason));
+  };
+  chat_ = std::make_unique<ChatConnection>(
+      identity_, limits, ctx_.messages, ctx_.presence, ctx_.fanout, ctx_.connection_metrics,
+      ChatConnection::Io{std::move(post), std::move(post_after), std::move(send), std::move(close),
+                         std::weak_ptr<RoomMember>(shared_from_this())});
   log::Info("connection opened", {{"conn", identity_.connection_id}, {"user", identity_.user}});
   chat_->Start();
   DoRead();
@@ -173,7 +188,7 @@ void WebSocketSession::Finish(std::string_view reason) {
   if (chat_) {
     chat_->Close();
     ctx_.connections.Add(-1);
-    ctx_.sessions.Remove(identity_.connection_id);
+    ctx_.sessions.Remove(identity_.connection_id, identity_.user);
     log::Info("connection closed", {{"conn", identity_.connection_id}, {"reason", reason}});
   }
   queue_.clear();

@@ -24,9 +24,12 @@ class WebSocketSession : public RoomMember, public std::enable_shared_from_this<
   WebSocketSession(boost::asio::ip::tcp::socket socket, GatewayContext& ctx, ConnectionIdentity identity);
   ~WebSocketSession() override;
 
-  // Completes the upgrade of `req` (already authenticated), then starts reading.
-  void Run(boost::beast::http::request<boost::beast::http::string_body> req);
+  // Completes the upgrade of `req` (already authenticated), answering with `subprotocol` if not empty,
+  // then starts reading.
+  void Run(boost::beast::http::request<boost::beast::http::string_body> req, std::string subprotocol);
   void Deliver(std::shared_ptr<const Delivery> delivery) override;
+  // A frame for this connection alone, outside any room (notices); thread-safe.
+  void DeliverRaw(std::shared_ptr<const std::string> frame);
   // Closes with a close code (1001 on shutdown); thread-safe.
   void CloseFromAnyThread(boost::beast::websocket::close_code code, std::string reason);
   const std::string& user() const { return identity_.user; }

@@ -16,6 +16,8 @@ class EventPublisher {
   virtual absl::Status Publish(const std::vector<chat::v1::ChatMessage>& messages) = 0;
   // Publishes another event (read, cleared) to a room's channel.
   virtual absl::Status PublishEvent(const std::string& room, const chat::v1::RoomEvent& event) = 0;
+  // Publishes on the control channel every gateway listens to.
+  virtual absl::Status PublishControl(const chat::v1::ControlEvent& event) = 0;
 };
 
 }  // namespace chat::messages

@@ -234,4 +234,15 @@ void MessagesLogic::Clear(const chat::v1::ClearRequest& req, Done<chat::v1::Clea
                                });
 }
 
+
+void MessagesLogic::PublishControl(const chat::v1::ControlEvent& event, Done<chat::v1::Empty> done) {
+  if (event.body_case() == chat::v1::ControlEvent::BODY_NOT_SET) {
+    return done(absl::InvalidArgumentError("control event has no body"));
+  }
+  OnPool<chat::v1::Empty>(queries_, std::move(done), [event, this](MessageStore&) -> absl::StatusOr<chat::v1::Empty> {
+    if (auto st = events_.PublishControl(event); !st.ok()) return absl::UnavailableError(st.message());
+    return chat::v1::Empty();
+  });
+}
+
 }  // namespace chat::messages

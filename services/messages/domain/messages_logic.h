@@ -44,6 +44,7 @@ class MessagesLogic {
   void Unmute(const chat::v1::MuteRequest& req, Done<chat::v1::Empty> done);
   // Publishes a cleared event.
   void Clear(const chat::v1::ClearRequest& req, Done<chat::v1::ClearReply> done);
+  void PublishControl(const chat::v1::ControlEvent& event, Done<chat::v1::Empty> done);
 
   // Validation on its own, for tests and callers that check before queueing.
   absl::Status ValidatePost(const chat::v1::PostMessageRequest& req) const;

@@ -34,4 +34,12 @@ absl::Status RedisEventPublisher::PublishEvent(const std::string& room, const ch
   return r.status();
 }
 
+
+absl::Status RedisEventPublisher::PublishControl(const chat::v1::ControlEvent& event) {
+  std::vector<std::string> cmd = {"PUBLISH", std::string(kControlChannel), event.SerializeAsString()};
+  auto r = redis_.Command(cmd);
+  if (!r.ok()) r = redis_.Command(cmd);
+  return r.status();
+}
+
 }  // namespace chat::messages

@@ -14,6 +14,7 @@ class RedisEventPublisher : public EventPublisher {
   RedisEventPublisher(std::string host, int port);
   absl::Status Publish(const std::vector<chat::v1::ChatMessage>& messages) override;
   absl::Status PublishEvent(const std::string& room, const chat::v1::RoomEvent& event) override;
+  absl::Status PublishControl(const chat::v1::ControlEvent& event) override;
 
  private:
   RedisConnection redis_;
@@ -30,6 +31,10 @@ class LockedEventPublisher : public EventPublisher {
   absl::Status PublishEvent(const std::string& room, const chat::v1::RoomEvent& event) override {
     std::lock_guard lock(mu_);
     return inner_.PublishEvent(room, event);
+  }
+  absl::Status PublishControl(const chat::v1::ControlEvent& event) override {
+    std::lock_guard lock(mu_);
+    return inner_.PublishControl(event);
   }
 
  private:

@@ -82,6 +82,11 @@ class GatewayStreamReactor : public CorrelatedStreamReactor<GatewayRequest, Gate
         logic_.Unmute(req.unmute(), Answer<chat::v1::Empty>(cid, std::move(reply),
                                                             [](GatewayReply& r, auto) { r.mutable_done(); }));
         break;
+      case GatewayRequest::kControl:
+        logic_.PublishControl(req.control(), Answer<chat::v1::Empty>(cid, std::move(reply), [](GatewayReply& r, auto) {
+                                r.mutable_done();
+                              }));
+        break;
       case GatewayRequest::kClear:
         logic_.Clear(req.clear(),
                      Answer<chat::v1::ClearReply>(cid, std::move(reply), [](GatewayReply& r, auto v) {

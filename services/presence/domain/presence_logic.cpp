@@ -39,6 +39,8 @@ absl::Status Validate(const chat::v1::PresenceRequest& req) {
     case R::kTyping:
       if (auto st = ValidateConn(req.typing().conn()); !st.ok()) return st;
       return ValidateRoomName(req.typing().room());
+    case R::kClusterStats:
+      return absl::OkStatus();
     case R::kStatus:
       if (!req.status().room().empty()) {
         if (auto st = ValidateRoomName(req.status().room()); !st.ok()) return st;
@@ -92,8 +94,14 @@ absl::StatusOr<chat::v1::PresenceReply> PresenceLogic::Run(PresenceStore& store,
       st = store.Exit(req.exited().conn(), req.exited().room(), now);
       break;
     case R::kHeartbeat:
-      st = store.Heartbeat(req.heartbeat().gateway(), now);
+      st = store.Heartbeat(req.heartbeat(), now);
       break;
+    case R::kClusterStats: {
+      auto stats = store.ClusterStats();
+      if (!stats.ok()) return stats.status();
+      *reply.mutable_stats() = std::move(*stats);
+      break;
+    }
     case R::kTyping: {
       auto r = store.Typing(req.typing(), now);
       if (!r.ok()) return r.status();

@@ -41,7 +41,9 @@ class PresenceStore {
   virtual absl::StatusOr<EnterResult> Enter(const chat::v1::ConnectionRef& conn, const std::string& room,
                                             int64_t now_ms) = 0;
   virtual absl::Status Exit(const chat::v1::ConnectionRef& conn, const std::string& room, int64_t now_ms) = 0;
-  virtual absl::Status Heartbeat(const std::string& gateway, int64_t now_ms) = 0;
+  virtual absl::Status Heartbeat(const chat::v1::GatewayHeartbeat& heartbeat, int64_t now_ms) = 0;
+  // The live gateways' last reported numbers, summed.
+  virtual absl::StatusOr<chat::v1::ClusterStats> ClusterStats() = 0;
   // active/stop/clear of one user's typing in a room; returns the event to publish, if any.
   virtual absl::StatusOr<std::vector<PresenceChange>> Typing(const chat::v1::TypingUpdate& update,
                                                              int64_t now_ms) = 0;

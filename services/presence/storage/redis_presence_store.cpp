@@ -104,10 +104,27 @@ exit_room(ARGV[2], ARGV[3], ARGV[4], ARGV[5], tonumber(ARGV[6]), tonumber(ARGV[7
 return 1
 )lua";
 
-// ARGV: P, gw, now, ttl.
+// ARGV: P, gw, now, ttl, connections, users, rooms, messages/s.
 constexpr const char* kHeartbeat = R"lua(
 heartbeat(ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]))
+local k = P .. 'stats:' .. ARGV[2]
+redis.call('HSET', k, 'connections', ARGV[5], 'users', ARGV[6], 'rooms', ARGV[7], 'mps', ARGV[8])
+redis.call('PEXPIRE', k, ARGV[4])
 return 1
+)lua";
+
+// ARGV: P. Returns {gateways, connections, users, rooms, messages/s} over live gateways.
+constexpr const char* kClusterStats = R"lua(
+local g, c, u, r, m = 0, 0, 0, 0, 0
+for _, gw in ipairs(redis.call('ZRANGE', P .. 'gws', 0, -1)) do
+  if alive(gw) then
+    g = g + 1
+    local v = redis.call('HMGET', P .. 'stats:' .. gw, 'connections', 'users', 'rooms', 'mps')
+    c = c + (tonumber(v[1]) or 0); u = u + (tonumber(v[2]) or 0); r = r + (tonumber(v[3]) or 0)
+    m = m + (tonumber(v[4]) or 0)
+  end
+end
+return {g, c, u, r, tostring(m)}
 )lua";
 
 // ARGV: P, room, user, active, clear, now, expire, throttle. Returns 0 nothing, 1 announce typing,
@@ -258,8 +275,26 @@ absl::Status RedisPresenceStore::Exit(const chat::v1::ConnectionRef& c, const st
       .status();
 }
 
-absl::Status RedisPresenceStore::Heartbeat(const std::string& gateway, int64_t now_ms) {
-  return Run(kHeartbeat, {gateway, std::to_string(now_ms), std::to_string(timings_.ttl_ms)}).status();
+absl::Status RedisPresenceStore::Heartbeat(const chat::v1::GatewayHeartbeat& h, int64_t now_ms) {
+  return Run(kHeartbeat, {h.gateway(), std::to_string(now_ms), std::to_string(timings_.ttl_ms),
+                          std::to_string(h.connections()), std::to_string(h.users()),
+                          std::to_string(h.rooms()), std::to_string(h.messages_per_second())})
+      .status();
+}
+
+absl::StatusOr<chat::v1::ClusterStats> RedisPresenceStore::ClusterStats() {
+  auto v = Run(kClusterStats, {});
+  if (!v.ok()) return v.status();
+  if (v->elements.size() != 5) return absl::InternalError("redis: unexpected stats reply");
+  chat::v1::ClusterStats out;
+  out.set_gateways(v->elements[0].integer);
+  out.set_connections(v->elements[1].integer);
+  out.set_users(v->elements[2].integer);
+  out.set_rooms(v->elements[3].integer);
+  double mps = 0;
+  (void)absl::SimpleAtod(v->elements[4].str, &mps);
+  out.set_messages_per_second(mps);
+  return out;
 }
 
 absl::StatusOr<std::vector<PresenceChange>> RedisPresenceStore::Typing(const chat::v1::TypingUpdate& u,

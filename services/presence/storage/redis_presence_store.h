@@ -30,7 +30,8 @@ class RedisPresenceStore : public PresenceStore {
   absl::StatusOr<EnterResult> Enter(const chat::v1::ConnectionRef& conn, const std::string& room,
                                     int64_t now_ms) override;
   absl::Status Exit(const chat::v1::ConnectionRef& conn, const std::string& room, int64_t now_ms) override;
-  absl::Status Heartbeat(const std::string& gateway, int64_t now_ms) override;
+  absl::Status Heartbeat(const chat::v1::GatewayHeartbeat& heartbeat, int64_t now_ms) override;
+  absl::StatusOr<chat::v1::ClusterStats> ClusterStats() override;
   absl::StatusOr<std::vector<PresenceChange>> Typing(const chat::v1::TypingUpdate& update,
                                                      int64_t now_ms) override;
   absl::StatusOr<std::vector<PresenceChange>> Sweep(int64_t now_ms) override;

@@ -6,6 +6,10 @@
 //   stack.gateways[0].wsUrl                            // ws://127.0.0.1:PORT/ws
 //   await stack.stopProc('gateway-1'); await stack.startProc('gateway-1');  // SIGTERM; same ports again
 //   await stack.killProc('messages');                  // SIGKILL
+//   await stack.restartRedis({ downMs: 1000 });        // same port; nothing kept (no persistence)
+//   await stack.restartPostgres({ downMs: 2000 });     // pg_ctl stop -m fast, start; same port + data
+//   await stack.psql('SELECT count(*) FROM messages')  // rows as arrays of strings
+//   stack.rssBytes('gateway-0'); await stack.metrics('gateway-0')
 //   await stack.teardown();                            // always: SIGTERM, SIGKILL after a timeout, rm -rf
 //
 // Every process's stdout+stderr goes to <tmpdir>/<name>.log; printLogTails() shows their ends. A
@@ -23,6 +27,7 @@ import { mintToken } from './client.mjs';
 const here = path.dirname(fileURLToPath(import.meta.url));
 export const REPO_ROOT = path.resolve(here, '..', '..', '..');
 const SERVERS_SH = path.join(REPO_ROOT, 'tests', 'support', 'servers.sh');
+const INFRA_SH = path.join(REPO_ROOT, 'scripts', 'lib', 'infra.sh');
 
 // Generous: the binaries may run under AddressSanitizer on 2 cores.
 const START_TIMEOUT_MS = Number(process.env.E2E_START_TIMEOUT_MS || 120_000);
@@ -344,6 +349,113 @@ export class Stack {
   async restartProc(name) {
     await this.stopProc(name);
     await this.startProc(name);
+  }
+
+  // ---- PostgreSQL and Redis (the servers of tests/support/servers.sh) ----------------------------
+
+  /** Runs one function of scripts/lib/infra.sh with args; resolves with its stdout. */
+  _infra(fn, ...args) {
+    return new Promise((resolve, reject) => {
+      execFile('bash', ['-c', 'set -euo pipefail; source "$1"; shift; "$@"', 'infra', INFRA_SH, fn, ...args],
+        { timeout: START_TIMEOUT_MS }, (err, stdout, stderr) => {
+          if (err) reject(new Error(`infra.sh ${fn} ${args.join(' ')} failed: ${err.message}\n${stderr}`));
+          else resolve(stdout);
+        });
+    });
+  }
+
+  get redisDir() {
+    return path.join(this.serversDir, 'redis');
+  }
+
+  /** Stops Redis (SIGTERM; it keeps nothing on disk). */
+  async stopRedis() {
+    await this._infra('redis_stop', this.redisDir);
+  }
+
+  /** Starts Redis again on its port (throws when the port was taken meanwhile). */
+  async startRedis() {
+    await this._infra('redis_start', this.redisDir, this.serversEnv.REDIS_PORT);
+  }
+
+  async restartRedis({ downMs = 0 } = {}) {
+    await this.stopRedis();
+    if (downMs > 0) await sleep(downMs);
+    await this.startRedis();
+  }
+
+  /** Stops PostgreSQL (pg_ctl stop -m fast: open connections are terminated). */
+  async stopPostgres() {
+    await this._infra('pg_stop', this.serversEnv.PG_DATA);
+  }
+
+  /** Starts PostgreSQL again on the same port and data dir; resolves when it accepts connections. */
+  async startPostgres() {
+    await this._infra('pg_start', this.serversEnv.PG_DATA, this.serversEnv.PG_PORT, 'fast');
+  }
+
+  async restartPostgres({ downMs = 0 } = {}) {
+    await this.stopPostgres();
+    if (downMs > 0) await sleep(downMs);
+    await this.startPostgres();
+  }
+
+  /** Runs SQL as role chat in database chat; resolves with the rows, each an array of strings. */
+  psql(sql) {
+    const psql = path.join(this.serversEnv.PG_BIN, 'psql');
+    const args = ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-h', '127.0.0.1', '-p', this.serversEnv.PG_PORT,
+      '-U', 'chat', '-d', 'chat', '-tA', '-F', '\t', '-c', sql];
+    return new Promise((resolve, reject) => {
+      execFile(psql, args, { timeout: 60_000, maxBuffer: 256 * 1024 * 1024 }, (err, stdout, stderr) => {
+        if (err) reject(new Error(`psql ${sql.slice(0, 200)}: ${err.message}\n${stderr}`));
+        else resolve(stdout.split('\n').filter((l) => l.length > 0).map((l) => l.split('\t')));
+      });
+    });
+  }
+
+  // ---- process probes ----------------------------------------------------------------------------
+
+  pid(name) {
+    const p = this.proc(name);
+    return p.running ? p.child.pid : null;
+  }
+
+  /** Resident set size of a running process in bytes (VmRSS of /proc/PID/status). */
+  rssBytes(name) {
+    const pid = this.pid(name);
+    if (pid === null) throw new Error(`${name} is not running`);
+    const m = /^VmRSS:\s+(\d+)\s+kB/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+    if (!m) throw new Error(`no VmRSS for ${name} (pid ${pid})`);
+    return Number(m[1]) * 1024;
+  }
+
+  /** The Prometheus text of a gateway's /metrics (name 'gateway-N') or of messages/presence. */
+  async metricsText(name) {
+    let port;
+    if (name === 'messages') port = this.ports.messagesMetrics;
+    else if (name === 'presence') port = this.ports.presenceMetrics;
+    else port = this.gateways.find((g) => g.name === name)?.httpPort;
+    if (!port) throw new Error(`no metrics port for ${name}`);
+    const r = await httpGet(port, '/metrics');
+    if (r.status !== 200) throw new Error(`GET /metrics of ${name}: HTTP ${r.status}`);
+    return r.body;
+  }
+
+  /** Every metric of process `name` summed over its label sets: Map metric name -> number. */
+  async metricSums(name) {
+    const text = await this.metricsText(name);
+    const sums = new Map();
+    for (const line of text.split('\n')) {
+      if (line.startsWith('#')) continue;
+      const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+(\S+)/.exec(line);
+      if (m) sums.set(m[1], (sums.get(m[1]) ?? 0) + Number(m[3]));
+    }
+    return sums;
+  }
+
+  /** Sum of every sample of metric `metric` (all label sets) on process `name`; 0 when absent. */
+  async metric(name, metric) {
+    return (await this.metricSums(name)).get(metric) ?? 0;
   }
 
   /** Waits until every gateway answers /readyz with 200. */
