@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Configures (when needed) and builds the chat suite with ccache.
-#   scripts/build.sh [release|asan|all]    default: release
+#   scripts/build.sh [release|asan|fuzz|all]    default: release
 #     release -> build/release (RelWithDebInfo)
 #     asan    -> build/asan    (RelWithDebInfo, -DCHAT_SANITIZE=ON: AddressSanitizer + UBSan)
 # Binaries land in build/<kind>/bin/. Env: JOBS (default 2), CCACHE_DIR (default ~/.ccache),
@@ -10,8 +10,8 @@ cd "$(dirname "$0")/.."
 
 kind=${1:-release}
 case "$kind" in
-  release | asan | all) ;;
-  *) echo "usage: $0 [release|asan|all]" >&2; exit 2 ;;
+  release | asan | fuzz | all) ;;
+  *) echo "usage: $0 [release|asan|fuzz|all]" >&2; exit 2 ;;
 esac
 
 export CCACHE_DIR=${CCACHE_DIR:-$HOME/.ccache}
@@ -42,4 +42,15 @@ build_one() {
 
 if [[ "$kind" == release || "$kind" == all ]]; then build_one release; fi
 if [[ "$kind" == asan || "$kind" == all ]]; then build_one asan -DCHAT_SANITIZE=ON; fi
+if [[ "$kind" == fuzz || "$kind" == all ]]; then
+  # The libFuzzer target needs clang; only the fuzzer and what it links are built.
+  t0=$SECONDS
+  echo "== build fuzz (build/fuzz)" >&2
+  if [[ ! -f build/fuzz/CMakeCache.txt ]]; then
+    CC=clang CXX=clang++ cmake -S . -B build/fuzz "${generator[@]}" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+      "${launcher[@]}" -DCHAT_FUZZ=ON -DCHAT_BUILD_TESTS=OFF
+  fi
+  cmake --build build/fuzz -j"$jobs" --target frame_fuzzer
+  echo "== built fuzz in $((SECONDS - t0)) s" >&2
+fi
 if command -v ccache >/dev/null 2>&1; then ccache -s 2>/dev/null | grep -Ei 'hits|misses' | head -4 >&2 || true; fi

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs what building, running and testing the chat suite needs on Debian 12; idempotent.
 #   scripts/deps.sh        apt-get installs the missing packages (apt-get update only when something is
-#                          missing; sudo only when not root), then the e2e tests' npm packages when
-#                          tests/e2e/node_modules is missing.
+#                          missing; sudo only when not root), then the npm packages of the e2e and the
+#                          web tests when tests/e2e/node_modules or tests/web/node_modules is missing.
 # Set CHAT_SKIP_NPM=1 to skip the npm step. CHAT_DEPS=build installs only what building needs (the
 # Dockerfile's build stage uses that, so CI and the image build from the same list); the default, all,
 # adds the test servers, Node, and the deploy checks' tools (tests/deploy: docker-compose, kubectl,
@@ -27,6 +27,10 @@ packages=(
 if [[ "$deps" == all ]]; then
   # Tests: unit test framework, the servers the pg/redis/e2e tests start.
   packages+=(libgtest-dev libgmock-dev postgresql redis-server)
+  # Browser tests (tests/web): Debian's headless-capable Chromium, driven by playwright-core from npm.
+  packages+=(chromium)
+  # The libFuzzer target (fuzz/): clang and its fuzzer runtime.
+  packages+=(clang libclang-rt-14-dev)
   # Node may come from elsewhere (e.g. NodeSource's nodejs bundles npm): only ask Debian when missing.
   if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
     packages+=(nodejs npm)
@@ -63,11 +67,13 @@ fi
 
 # The Debian postgresql package starts a system cluster on 5432; we never use it, and leave it alone.
 
-if [[ "$deps" == all && "${CHAT_SKIP_NPM:-0}" != 1 && ! -d tests/e2e/node_modules ]]; then
-  log "installing the e2e tests' npm packages"
-  if [[ -f tests/e2e/package-lock.json ]]; then
-    (cd tests/e2e && npm ci --no-audit --no-fund)
-  else
-    (cd tests/e2e && npm install --no-audit --no-fund)
+for dir in tests/e2e tests/web; do
+  if [[ "$deps" == all && "${CHAT_SKIP_NPM:-0}" != 1 && ! -d "$dir/node_modules" ]]; then
+    log "installing the npm packages of $dir"
+    if [[ -f "$dir/package-lock.json" ]]; then
+      (cd "$dir" && npm ci --no-audit --no-fund)
+    else
+      (cd "$dir" && npm install --no-audit --no-fund)
+    fi
   fi
-fi
+done

@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 
 if [[ "${SKIP_DEPS:-0}" != 1 ]]; then bash scripts/deps.sh; fi
 if [[ "${SKIP_ASAN:-0}" == 1 ]]; then bash scripts/build.sh release; else bash scripts/build.sh all; fi
+# Screenshots and other artifacts of the browser tests land under build/test-artifacts/.
 
 logdir=build/test-logs
 mkdir -p "$logdir"
@@ -33,15 +34,35 @@ run_ctest() {
 
 run_ctest release
 if [[ "${SKIP_ASAN:-0}" != 1 ]]; then
-  run_ctest asan \
+  # Under the sanitizers: everything but the checks that exercise no more of our code than release does
+  # (deploy renderers) or that are dominated by waiting (presence timing, the browser); override with
+  # ASAN_CTEST_EXCLUDE=''.
+  asan_exclude=${ASAN_CTEST_EXCLUDE-^(deploy_|e2e_presence|web_browser)}
+  CTEST_ARGS="${CTEST_ARGS:-}${asan_exclude:+ -E $asan_exclude}" run_ctest asan \
     ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+    LSAN_OPTIONS=suppressions=$PWD/tests/lsan.supp:print_suppressions=0 \
     UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+fi
+
+# The frame fuzzer (libFuzzer, ASan + UBSan) for a bounded time from the seed corpus in the repo.
+if [[ "${SKIP_FUZZ:-0}" != 1 && "${SKIP_ASAN:-0}" != 1 ]]; then
+  echo "== fuzz frame_fuzzer for ${FUZZ_SECONDS:-60} s" >&2
+  rm -rf build/fuzz/corpus && mkdir -p build/fuzz/corpus build/fuzz/artifacts
+  if build/fuzz/bin/frame_fuzzer -max_total_time="${FUZZ_SECONDS:-60}" -print_final_stats=1 \
+      -artifact_prefix=build/fuzz/artifacts/ build/fuzz/corpus tests/fuzz/corpus \
+      >"$logdir/fuzz.log" 2>&1; then
+    result[fuzz]=ok passed[fuzz]=1 failed[fuzz]=0
+  else
+    result[fuzz]=FAILED passed[fuzz]=0 failed[fuzz]=1
+    tail -40 "$logdir/fuzz.log"
+  fi
+  grep -E 'stat::(number_of_executed_units|new_units_added)|cov:' "$logdir/fuzz.log" | tail -3 >&2 || true
 fi
 
 echo
 echo "== summary"
 all_p=0 all_f=0 rc=0
-for name in release asan; do
+for name in release asan fuzz; do
   [[ -n "${result[$name]:-}" ]] || continue
   printf '  %-8s %-7s %s passed, %s failed (log: %s)\n' "$name" "${result[$name]}" \
     "${passed[$name]}" "${failed[$name]}" "$logdir/$name.log"

@@ -9,6 +9,8 @@
 namespace chat {
 
 bool IsValidUtf8(std::string_view s);
+// The text with every byte that is not part of valid UTF-8 replaced by '?'.
+std::string SanitizeUtf8(std::string_view s);
 
 // Room ids: 1-64 of [A-Za-z0-9_.:-]. Clients see InvalidArgument.
 absl::Status ValidateRoomName(std::string_view room);

@@ -103,7 +103,9 @@ int main() {
   server->GetHealthCheckService()->SetServingStatus(false);
   // Streams and calls end first (their replies still come from the running batcher and pool), then the
   // batch in flight commits and the writer stops.
-  server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  // Gateways keep their streams open: after 2 s they are cancelled (the gateways answer what was still in
+  // flight with unavailable, and clients resend with the same clientId).
+  server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
   batcher.Stop();
   queries.Stop();
   metrics_http.Stop();

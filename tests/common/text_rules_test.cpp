@@ -47,3 +47,19 @@ TEST(Channels, RoomChannelName) { EXPECT_EQ(RoomChannel("general"), "chat:room:g
 
 }  // namespace
 }  // namespace chat
+
+namespace chat {
+namespace {
+
+TEST(Utf8, SanitizeReplacesOnlyBrokenBytes) {
+  EXPECT_EQ(SanitizeUtf8("héllo"), "héllo");
+  EXPECT_EQ(SanitizeUtf8("a\xFF"
+                         "b"),
+            "a?b");
+  EXPECT_EQ(SanitizeUtf8("\xC3"), "?");
+  EXPECT_EQ(SanitizeUtf8("ok\xE2\x82"), "ok??");
+  EXPECT_TRUE(IsValidUtf8(SanitizeUtf8("\xED\xA0\x80 x \xF0\x9F\x98\x80")));
+}
+
+}  // namespace
+}  // namespace chat

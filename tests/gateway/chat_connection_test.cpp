@@ -51,9 +51,9 @@ class ChatConnectionTest : public ::testing::Test {
     conn_ = Make(ConnectionIdentity{"alice", false, "gw1-1", "gw1"});
   }
 
-  std::unique_ptr<ChatConnection> Make(ConnectionIdentity id) {
+  std::unique_ptr<ChatConnection> Make(ConnectionIdentity id, ConnectionLimits limits = {}) {
     return std::make_unique<ChatConnection>(
-        id, ConnectionLimits{}, messages_, presence_, fanout_, metrics_,
+        id, limits, messages_, presence_, fanout_, metrics_,
         ChatConnection::Io{
             [](std::function<void()> fn) { fn(); },
             [this](std::chrono::milliseconds, std::function<void()> fn) { later_.push_back(std::move(fn)); },
@@ -443,7 +443,7 @@ TEST_F(ChatConnectionTest, ResumeReplaysThenAnswersThenGoesLive) {
     if (f.has_resumed()) answer = f;
   }
   EXPECT_EQ(answer.ref(), 4u);
-  EXPECT_EQ(answer.resumed().last_seq(), 8);
+  EXPECT_EQ(answer.resumed().last_seq(), 9);  // never below what was replayed
   EXPECT_EQ(answer.resumed().replayed(), 4u);
   EXPECT_FALSE(answer.resumed().truncated());
   EXPECT_TRUE(conn_->InRoom("general"));
@@ -463,6 +463,41 @@ TEST_F(ChatConnectionTest, LongResumeIsTruncatedToTheNewest) {
   EXPECT_EQ(SeqsOf(frames_).size(), 1000u);
   EXPECT_TRUE(Last().resumed().truncated());
   EXPECT_EQ(Last().resumed().replayed(), 1000u);
+}
+
+TEST_F(ChatConnectionTest, ReplayIsBoundedInBytesToFitTheQueue) {
+  ConnectionLimits small;
+  small.replay_max_bytes = 300;  // a few message frames
+  conn_ = Make(ConnectionIdentity{"alice", false, "gw1-1", "gw1"}, small);
+  conn_->OnText(R"({"ref":4,"resume":{"room":"general","afterSeq":"0"}})");
+  GatewayReply joined;
+  joined.mutable_joined()->mutable_room()->set_last_seq(50);
+  messages_.Answer(0, joined);
+  messages_.Answer(1, HistoryOf(1, 50));
+  std::vector<int64_t> seqs = SeqsOf(frames_);
+  ASSERT_FALSE(seqs.empty());
+  EXPECT_LT(seqs.size(), 50u);
+  EXPECT_EQ(seqs.back(), 50);  // the newest are kept
+  ServerFrame answer = Last();
+  ASSERT_TRUE(answer.has_resumed());
+  EXPECT_TRUE(answer.resumed().truncated());
+  EXPECT_EQ(answer.resumed().replayed(), seqs.size());
+  conn_->OnDelivery(Live(51));
+  EXPECT_EQ(SeqsOf(frames_).back(), 51);
+}
+
+TEST_F(ChatConnectionTest, InvitedRoomIsJoinedWithoutARef) {
+  conn_->JoinInvited("dm:abc");
+  EXPECT_EQ(fanout_.entered.back(), "dm:abc");
+  GatewayReply r;
+  r.mutable_joined()->mutable_room()->set_last_seq(0);
+  messages_.Answer(messages_.requests.size() - 1, r);
+  ASSERT_TRUE(Last().has_joined());
+  EXPECT_FALSE(Last().has_ref());
+  EXPECT_EQ(Last().joined().room(), "dm:abc");
+  size_t n = messages_.requests.size();
+  conn_->JoinInvited("dm:abc");  // joined already: nothing
+  EXPECT_EQ(messages_.requests.size(), n);
 }
 
 }  // namespace

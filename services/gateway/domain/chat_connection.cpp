@@ -122,8 +122,9 @@ void ChatConnection::ReplyError(std::optional<uint32_t> ref, const absl::Status&
                                 uint32_t retry_after_ms) {
   std::string_view code = ErrorCodeFor(status);
   metrics_.Error(code).Inc();
+  // Messages may quote input (the JSON parser's do): keep them valid UTF-8.
   send_(std::make_shared<const std::string>(
-      EncodeServerFrame(ErrorFrame(ref, code, std::string(status.message()), retry_after_ms))));
+      EncodeServerFrame(ErrorFrame(ref, code, SanitizeUtf8(std::string(status.message())), retry_after_ms))));
 }
 
 bool ChatConnection::InRoom(const std::string& room) const {
@@ -138,6 +139,11 @@ void ChatConnection::OnBinary() {
 
 void ChatConnection::OnText(std::string_view text) {
   if (closed_ || closed_by_server_) return;
+  // The WebSocket layer closes with 1007 on invalid UTF-8 already; this keeps the logic safe on its own.
+  if (!IsValidUtf8(text)) {
+    metrics_.frames_bad.Inc();
+    return ReplyError(std::nullopt, absl::InvalidArgumentError("frame is not valid UTF-8"));
+  }
   ParsedFrame parsed = ParseClientFrame(text);
   if (!parsed.frame.ok()) {
     metrics_.frames_bad.Inc();
@@ -278,15 +284,27 @@ void ChatConnection::HandleJoin(std::optional<uint32_t> ref, const std::string& 
                     return ReplyError(ref, hst);
                   }
                   int64_t start_after = truncated ? last_seq - limits_.replay_max : after;
-                  uint32_t replayed = 0;
+                  std::vector<SeqFrame> frames;
                   for (auto& f : EncodeMessages(hr->history().page())) {
-                    if (f.seq <= start_after) continue;
-                    send_(f.bytes);
-                    start_after = f.seq;
+                    if (f.seq > start_after) frames.push_back(std::move(f));
+                  }
+                  // The replay must fit the outbound queue with room to spare, or the client would be
+                  // cut off (1013) on every resume: keep the newest that fit, and say truncated.
+                  size_t bytes = 0, keep_from = frames.size();
+                  while (keep_from > 0 &&
+                         bytes + frames[keep_from - 1].bytes->size() <= limits_.replay_max_bytes) {
+                    bytes += frames[--keep_from].bytes->size();
+                  }
+                  bool cut = keep_from > 0;
+                  uint32_t replayed = 0;
+                  for (size_t i = keep_from; i < frames.size(); ++i) {
+                    send_(frames[i].bytes);
                     ++replayed;
                   }
+                  if (!frames.empty()) start_after = frames.back().seq;
                   metrics_.replayed.Inc(replayed);
-                  FinishJoin(ref, room, resume_after, last_seq, start_after, replayed, truncated);
+                  FinishJoin(ref, room, resume_after, std::max(last_seq, start_after), start_after, replayed,
+                             truncated || cut);
                 });
               });
             });
@@ -333,6 +351,11 @@ void ChatConnection::FinishJoin(std::optional<uint32_t> ref, const std::string& 
       Apply(room, it->second.order.Start(start_after, SeqOrderer::Clock::now()));
     });
   });
+}
+
+void ChatConnection::JoinInvited(const std::string& room) {
+  if (closed_ || closed_by_server_ || rooms_.count(room)) return;
+  HandleJoin(std::nullopt, room, std::nullopt);
 }
 
 void ChatConnection::OnDelivery(const Delivery& d) {

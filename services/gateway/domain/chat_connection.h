@@ -27,6 +27,8 @@ struct ConnectionLimits {
   double send_burst = 20;
   size_t max_rooms = 100;
   uint32_t replay_max = 1000;
+  // A resume replays at most this many bytes (half the outbound queue): the newest that fit.
+  size_t replay_max_bytes = 512 * 1024;
   std::chrono::milliseconds refetch_after{2000};
   // Requests in a row that come back before their retryAfterMs, after which a flooding connection is
   // closed with 1008.
@@ -89,6 +91,8 @@ class ChatConnection {
   void OnText(std::string_view text);
   // A binary frame: not part of the JSON protocol.
   void OnBinary();
+  // Joins a room the user was invited to (a DM someone opened); no-op if joined or joining.
+  void JoinInvited(const std::string& room);
   // A frame fanned out to the rooms this connection is in.
   void OnDelivery(const Delivery& delivery);
   // Leaves every room and reports the disconnect. Idempotent.

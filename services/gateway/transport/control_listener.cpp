@@ -37,6 +37,10 @@ void ControlListener::OnMessage(const std::string& payload) {
       broadcasts_.Inc();
       break;
     }
+    case chat::v1::ControlEvent::kInvite: {
+      for (auto& s : ctx_.sessions.OfUser(event.invite().user())) s->JoinFromAnyThread(event.invite().room());
+      break;
+    }
     default:
       break;
   }

@@ -84,6 +84,8 @@ SeqOrderer& RoomHub::OrderOf(const std::string& room) {
   SeqOrderer::Options o;
   o.start_on_first_frame = true;
   o.refetch_after = refetch_after_;
+  // Filled gaps go to every member at once: pages of 100 keep the burst within their queues.
+  o.fetch_limit = 100;
   return orders_.emplace(room, SeqOrderer(o)).first->second;
 }
 

@@ -18,6 +18,12 @@ WebSocketSession::WebSocketSession(asio::ip::tcp::socket socket, GatewayContext&
 
 WebSocketSession::~WebSocketSession() = default;
 
+void WebSocketSession::JoinFromAnyThread(std::string room) {
+  asio::post(ws_.get_executor(), [self = shared_from_this(), room = std::move(room)] {
+    if (self->chat_ && !self->finished_) self->chat_->JoinInvited(room);
+  });
+}
+
 void WebSocketSession::DeliverRaw(std::shared_ptr<const std::string> frame) {
   asio::post(ws_.get_executor(), [self = shared_from_this(), frame = std::move(frame)]() mutable {
     self->Send(std::move(frame));
@@ -78,6 +84,7 @@ void WebSocketSession::OnAccept(beast::error_code ec) {
   limits.replay_max = static_cast<uint32_t>(ctx_.config.resume_replay_max);
   limits.refetch_after = std::chrono::milliseconds(ctx_.config.gap_refetch_ms);
   limits.flood_close_after = static_cast<uint32_t>(ctx_.config.flood_close_after);
+  limits.replay_max_bytes = static_cast<size_t>(ctx_.config.outbound_queue_bytes / 2);
   ChatConnection::CloseFn close = [this](uint16_t code, std::string reason) {
     Close(static_cast<websocket::close_code>(code), std::move(reason));
   };

@@ -28,6 +28,9 @@ class WebSocketSession : public RoomMember, public std::enable_shared_from_this<
   // then starts reading.
   void Run(boost::beast::http::request<boost::beast::http::string_body> req, std::string subprotocol);
   void Deliver(std::shared_ptr<const Delivery> delivery) override;
+  // Joins a room as if the client had asked (a DM opened by someone else): an unprompted `joined`
+  // follows; thread-safe.
+  void JoinFromAnyThread(std::string room);
   // A frame for this connection alone, outside any room (notices); thread-safe.
   void DeliverRaw(std::shared_ptr<const std::string> frame);
   // Closes with a close code (1001 on shutdown); thread-safe.

@@ -337,7 +337,7 @@ function start() {
     const v = views.get(p.room);
     if (v) (v.people = p.people), renderPeople(v);
   });
-  client.on('notice', (n) => current && note(views.get(current), `📢 ${n.from ? `${n.from}: ` : ''}${n.text}`));
+  client.on('notice', (n) => current && note(views.get(current), `Notice${n.from ? ` from ${n.from}` : ''}: ${n.text}`));
   client.on('cleared', (c) => {
     const v = views.get(c.room);
     if (!v) return;
@@ -422,7 +422,10 @@ $('dm').addEventListener('submit', async (ev) => {
     showError(`Direct message: ${e.message}`);
   }
 });
-$('text').addEventListener('input', () => current && client.typing(current, $('text').value.length > 0));
+$('text').addEventListener('input', () => {
+  const t = $('text').value;
+  if (current) client.typing(current, t.length > 0 && !(client.admin && t.startsWith('/')));
+});
 $('send').addEventListener('submit', (ev) => {
   ev.preventDefault();
   const text = $('text').value;
@@ -431,11 +434,12 @@ $('send').addEventListener('submit', (ev) => {
   $('text').value = '';
   const v = views.get(current);
   if (client.admin && text.startsWith('/')) {
-    note(v, `› ${text}`, 'system');
-    if (text === '/help') return note(v, $('admin-hint').textContent);
+    client.typing(current, false);
+    const echo = (answer) => (note(v, `› ${text}`, 'system'), note(v, answer));
+    if (text === '/help') return echo($('admin-hint').textContent);
     return client.command(current, text).then(
-      (b) => note(v, b.text ?? Object.entries(b).map(([k, x]) => `${k}: ${x}`).join(', ')),
-      (e) => note(v, `${text}: ${e.code}: ${e.message}`),
+      (b) => echo(b.text ?? Object.entries(b).map(([k, x]) => `${k}: ${x}`).join(', ')),
+      (e) => echo(`${e.code}: ${e.message}`),
     );
   }
   put(v, client.send(current, text), 'pending');

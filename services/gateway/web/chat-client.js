@@ -193,19 +193,19 @@ export class ChatClient {
     const reqs = [...this.reqs.values()];
     this.reqs.clear();
     this.quiet.clear();
-    for (const r of reqs) {
-      this.clearT(r.timer);
-      r.done(fail('disconnected', 'connection lost'));
-    }
     this.inflight.clear();
     for (const [room, r] of this.rooms) {
       r.joined = false;
       r.typedAt = 0;
       for (const user of [...r.typers.keys()]) this._typing(room, user, false);
     }
-    if (byUser) return;
-    if (code === 4001 || code === 4003) return this._state('failed', { reason: code === 4001 ? 'unauthorized' : 'kicked', code });
-    this._schedule(code);
+    if (byUser) this.state = 'disconnected';
+    else if (code === 4001 || code === 4003) this._state('failed', { reason: code === 4001 ? 'unauthorized' : 'kicked', code });
+    else this._schedule(code);
+    for (const r of reqs) {
+      this.clearT(r.timer);
+      r.done(fail('disconnected', 'connection lost'));
+    }
   }
 
   _schedule(code) {
@@ -384,8 +384,15 @@ export class ChatClient {
     return e;
   }
 
-  /** An admin slash command ("/kick bob"): sent now, never queued; resolves with the reply body. */
-  command(room, text) {
+  /** An admin slash command ("/kick bob"): never queued (waits only for a join in progress); resolves with the reply body. */
+  async command(room, text) {
+    if (this.connected && this.rooms.has(room) && !this.rooms.get(room).joined) {
+      await new Promise((resolve) => {
+        const off = this.on('joined', (j) => j.room === room && done());
+        const t = this.setT(() => done(), this.requestTimeoutMs);
+        const done = () => (off(), this.clearT(t), resolve());
+      });
+    }
     return this.request({ send: { room, clientId: this.uuid(), text } });
   }
 

@@ -159,10 +159,17 @@ void MessagesLogic::OpenDm(const chat::v1::OpenDmRequest& req, Done<chat::v1::Ro
   if (req.user() == req.peer()) return done(absl::InvalidArgumentError("a DM needs another user"));
   std::string room = DmRoomId(req.user(), req.peer());
   OnPool<chat::v1::RoomInfo>(
-      queries_, std::move(done), [req, room](MessageStore& s) -> absl::StatusOr<chat::v1::RoomInfo> {
+      queries_, std::move(done), [req, room, this](MessageStore& s) -> absl::StatusOr<chat::v1::RoomInfo> {
         auto created = s.CreateRoom(room, chat::v1::ROOM_KIND_DM, {req.user(), req.peer()});
         if (!created.ok()) return created;
-        return s.Join(room, req.user());
+        auto joined = s.Join(room, req.user());
+        if (!joined.ok()) return joined;
+        // The peer's open connections join too, so the first message reaches them.
+        chat::v1::ControlEvent invite;
+        invite.mutable_invite()->set_user(req.peer());
+        invite.mutable_invite()->set_room(room);
+        (void)events_.PublishControl(invite);
+        return joined;
       });
 }
 
@@ -234,15 +241,16 @@ void MessagesLogic::Clear(const chat::v1::ClearRequest& req, Done<chat::v1::Clea
                                });
 }
 
-
 void MessagesLogic::PublishControl(const chat::v1::ControlEvent& event, Done<chat::v1::Empty> done) {
   if (event.body_case() == chat::v1::ControlEvent::BODY_NOT_SET) {
     return done(absl::InvalidArgumentError("control event has no body"));
   }
-  OnPool<chat::v1::Empty>(queries_, std::move(done), [event, this](MessageStore&) -> absl::StatusOr<chat::v1::Empty> {
-    if (auto st = events_.PublishControl(event); !st.ok()) return absl::UnavailableError(st.message());
-    return chat::v1::Empty();
-  });
+  OnPool<chat::v1::Empty>(queries_, std::move(done),
+                          [event, this](MessageStore&) -> absl::StatusOr<chat::v1::Empty> {
+                            if (auto st = events_.PublishControl(event); !st.ok())
+                              return absl::UnavailableError(st.message());
+                            return chat::v1::Empty();
+                          });
 }
 
 }  // namespace chat::messages

@@ -34,7 +34,6 @@ absl::Status RedisEventPublisher::PublishEvent(const std::string& room, const ch
   return r.status();
 }
 
-
 absl::Status RedisEventPublisher::PublishControl(const chat::v1::ControlEvent& event) {
   std::vector<std::string> cmd = {"PUBLISH", std::string(kControlChannel), event.SerializeAsString()};
   auto r = redis_.Command(cmd);

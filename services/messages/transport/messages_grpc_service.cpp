@@ -83,9 +83,9 @@ class GatewayStreamReactor : public CorrelatedStreamReactor<GatewayRequest, Gate
                                                             [](GatewayReply& r, auto) { r.mutable_done(); }));
         break;
       case GatewayRequest::kControl:
-        logic_.PublishControl(req.control(), Answer<chat::v1::Empty>(cid, std::move(reply), [](GatewayReply& r, auto) {
-                                r.mutable_done();
-                              }));
+        logic_.PublishControl(
+            req.control(),
+            Answer<chat::v1::Empty>(cid, std::move(reply), [](GatewayReply& r, auto) { r.mutable_done(); }));
         break;
       case GatewayRequest::kClear:
         logic_.Clear(req.clear(),

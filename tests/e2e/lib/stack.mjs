@@ -400,6 +400,15 @@ export class Stack {
     await this.startPostgres();
   }
 
+  /** True when Redis / PostgreSQL accept TCP connections on their ports. */
+  redisReachable() {
+    return tcpReachable(Number(this.serversEnv.REDIS_PORT));
+  }
+
+  postgresReachable() {
+    return tcpReachable(Number(this.serversEnv.PG_PORT));
+  }
+
   /** Runs SQL as role chat in database chat; resolves with the rows, each an array of strings. */
   psql(sql) {
     const psql = path.join(this.serversEnv.PG_BIN, 'psql');
@@ -520,4 +529,27 @@ export class Stack {
 /** Creates and starts a stack; see Stack's constructor for options. */
 export async function startStack(opts) {
   return new Stack(opts).start();
+}
+
+/**
+ * Starts one more chat-gateway replica on fresh ports with gateway-0's environment plus `env` (e.g.
+ * { MAX_CONNECTIONS: '3', ALLOWED_ORIGINS: 'https://app.example.com' }) and waits for its /readyz. It is
+ * appended to stack.gateways (so teardown, metrics and waitAllReady include it); resolves with its entry.
+ */
+export async function addGateway(stack, env = {}) {
+  const base = stack.proc('gateway-0').env;
+  const index = stack.gateways.length;
+  const g = { name: `gateway-${index}`, index, httpPort: await freePort(), grpcPort: await freePort() };
+  g.wsUrl = `ws://127.0.0.1:${g.httpPort}/ws`;
+  g.httpUrl = `http://127.0.0.1:${g.httpPort}`;
+  stack._add(g.name, 'chat-gateway', {
+    ...base,
+    GATEWAY_HTTP_ADDR: `127.0.0.1:${g.httpPort}`,
+    GATEWAY_GRPC_ADDR: `127.0.0.1:${g.grpcPort}`,
+    GATEWAY_ID: g.name,
+    ...env,
+  }, async () => (await httpGet(g.httpPort, '/readyz', { timeoutMs: 2000 })).status === 200);
+  stack.gateways.push(g);
+  await stack.startProc(g.name);
+  return g;
 }
