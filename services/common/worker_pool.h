@@ -11,6 +11,8 @@
 #include <thread>
 #include <vector>
 
+#include "common/metrics.h"
+
 namespace chat {
 
 template <typename Resource>
@@ -19,8 +21,10 @@ class WorkerPool {
   using Task = std::function<void(Resource&)>;
   using Refused = std::function<void()>;
 
-  WorkerPool(std::vector<std::unique_ptr<Resource>> resources, size_t queue_max)
-      : resources_(std::move(resources)), queue_max_(queue_max) {}
+  // busy and queued, when given, follow the workers running a task and the tasks waiting (metrics).
+  WorkerPool(std::vector<std::unique_ptr<Resource>> resources, size_t queue_max, Gauge* busy = nullptr,
+             Gauge* queued = nullptr)
+      : resources_(std::move(resources)), queue_max_(queue_max), busy_(busy), queued_(queued) {}
   ~WorkerPool() { Stop(); }
   WorkerPool(const WorkerPool&) = delete;
   WorkerPool& operator=(const WorkerPool&) = delete;
@@ -46,6 +50,7 @@ class WorkerPool {
       std::lock_guard lock(mu_);
       if (!stopping_ && tasks_.size() < queue_max_) {
         tasks_.push_back(std::move(task));
+        if (queued_) queued_->Set(static_cast<int64_t>(tasks_.size()));
         cv_.notify_one();
         return;
       }
@@ -63,13 +68,18 @@ class WorkerPool {
         if (tasks_.empty()) return;
         task = std::move(tasks_.front());
         tasks_.pop_front();
+        if (queued_) queued_->Set(static_cast<int64_t>(tasks_.size()));
       }
+      if (busy_) busy_->Add(1);
       task(resource);
+      if (busy_) busy_->Add(-1);
     }
   }
 
   std::vector<std::unique_ptr<Resource>> resources_;
   const size_t queue_max_;
+  Gauge* busy_;
+  Gauge* queued_;
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<Task> tasks_;

@@ -69,7 +69,11 @@ int main() {
   for (int64_t i = 0; i < config->db_pool_size; ++i) {
     stores.push_back(std::make_unique<PgMessageStore>(config->database_url));
   }
-  QueryPool queries(std::move(stores), static_cast<size_t>(config->queue_max));
+  metrics.GetGauge("chat_db_pool_size", "PostgreSQL connections of the query pool (plus one commit writer)")
+      .Set(config->db_pool_size);
+  QueryPool queries(std::move(stores), static_cast<size_t>(config->queue_max),
+                    &metrics.GetGauge("chat_db_pool_busy", "Query pool connections running a query"),
+                    &metrics.GetGauge("chat_db_pool_queued", "Queries waiting for a pool connection"));
   MessagesLimits limits{
       static_cast<size_t>(config->text_limit_bytes), static_cast<uint32_t>(config->history_page_default),
       static_cast<uint32_t>(config->history_page_max), static_cast<uint32_t>(config->resume_replay_max)};

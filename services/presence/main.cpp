@@ -3,10 +3,14 @@
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
 
+#include <boost/asio/io_context.hpp>
+#include <thread>
+
 #include "common/env_config.h"
 #include "common/log.h"
 #include "common/metrics_http_server.h"
 #include "common/process.h"
+#include "common/redis_subscriber.h"
 #include "domain/presence_logic.h"
 #include "domain/presence_sweeper.h"
 #include "storage/redis_presence_store.h"
@@ -47,14 +51,27 @@ int main() {
                std::chrono::system_clock::now().time_since_epoch())
         .count();
   };
-  PresencePool pool(std::move(stores), 100000);
+  PresencePool pool(std::move(stores), 100000,
+                    &metrics.GetGauge("chat_redis_pool_busy", "Presence workers running a Redis script"),
+                    &metrics.GetGauge("chat_redis_pool_queued", "Presence requests waiting for a worker"));
   PresenceLogic logic(pool, now_ms, metrics);
   pool.Start();
   PresenceSweeper sweeper(std::make_unique<RedisPresenceStore>(redis->host, redis->port, timings), now_ms,
                           std::chrono::milliseconds(sweep_ms), metrics);
   sweeper.Start();
 
-  PresenceGrpcService service(logic, metrics);
+  // Watch streams are fed from the presence events channel by a subscriber on its own thread.
+  WatchHub watchers(metrics);
+  boost::asio::io_context watch_ctx(1);
+  auto watch_work = boost::asio::make_work_guard(watch_ctx);
+  RedisSubscriber subscriber(
+      watch_ctx, redis->host, redis->port,
+      [&watchers](const std::string&, const std::string& payload) { watchers.Dispatch(payload); }, metrics);
+  subscriber.SubscribeForever(kPresenceEventsChannel);
+  subscriber.Start();
+  std::thread watch_thread([&] { watch_ctx.run(); });
+
+  PresenceGrpcService service(logic, watchers, metrics);
   EnableHealthAndReflection();
   grpc::ServerBuilder builder;
   int port = 0;
@@ -79,7 +96,12 @@ int main() {
   std::string sig = WaitForShutdownSignal();
   log::Info("shutting down", {{"signal", sig}});
   server->GetHealthCheckService()->SetServingStatus(false);
+  watchers.CloseAll();
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  subscriber.Stop();
+  watch_work.reset();
+  watch_ctx.stop();
+  watch_thread.join();
   sweeper.Stop();
   pool.Stop();
   metrics_http.Stop();

@@ -363,6 +363,24 @@ step('(c) bad input gets errors, never a crash, while another user\'s messages k
       const r = await httpGet(g0.httpPort, path);
       assert.equal(r.status, 200, `GET ${path}`);
     }
+    // Every process serves the Prometheus metrics operations need, with what this test just did in them.
+    const expectSeries = async (port, who, names) => {
+      const r = await httpGet(port, '/metrics');
+      assert.equal(r.status, 200, `${who} /metrics`);
+      for (const name of names) {
+        const re = new RegExp(`^${name}(\\{[^}]*\\})? [1-9]`, 'm');
+        assert.ok(re.test(r.body), `${who} /metrics has a non-zero ${name}`);
+      }
+    };
+    await expectSeries(g1.httpPort, 'gateway', [
+      'chat_connections', 'chat_connects_total', 'chat_disconnects_total', 'chat_frames_in_total',
+      'chat_frames_out_by_type_total', 'chat_errors_total', 'chat_send_rate_limited_total',
+      'chat_fanout_deliveries_total', 'chat_message_fanout_latency_seconds_count',
+      'chat_backend_stream_reconnects_total', 'chat_redis_reconnects_total', 'chat_flood_disconnects_total']);
+    await expectSeries(stack.ports.messagesMetrics, 'messages', [
+      'chat_commit_batch_size_count', 'chat_commit_duration_seconds_count', 'chat_messages_committed_total',
+      'chat_gateway_streams', 'chat_db_pool_size']);
+    await expectSeries(stack.ports.presenceMetrics, 'presence', ['chat_gateway_streams', 'chat_presence_events_total']);
     assert.ok((await m.request({ ping: {} })).pong, 'mallory still connected');
     await flowAtLeast(flowBefore + 5);
   } finally {

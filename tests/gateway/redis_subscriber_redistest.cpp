@@ -7,8 +7,8 @@
 #include <thread>
 
 #include "common/redis_connection.h"
+#include "common/redis_subscriber.h"
 #include "support/test_env.h"
-#include "transport/redis_subscriber.h"
 
 namespace chat::gateway {
 namespace {

@@ -57,11 +57,32 @@ ConnectionMetrics::ConnectionMetrics(MetricsRegistry& m)
       replayed(m.GetCounter("chat_resume_replayed_messages_total", "Messages replayed by resume")),
       sends_acked(m.GetCounter("chat_sends_acked_total", "Sends answered with an ack")),
       flood_closes(m.GetCounter("chat_flood_disconnects_total", "Connections closed with 1008 for flooding")),
-      admin_commands(m.GetCounter("chat_admin_commands_total", "Admin slash commands run")) {}
+      admin_commands(m.GetCounter("chat_admin_commands_total", "Admin slash commands run")) {
+  const auto* in = chat::v1::ClientFrame::descriptor()->FindOneofByName("body");
+  for (int i = 0; i < in->field_count(); ++i) {
+    frames_in_by_type[in->field(i)->number()] = &m.GetCounter(
+        "chat_frames_in_total", "Client frames received by type", {{"type", in->field(i)->json_name()}});
+  }
+  const auto* out = chat::v1::ServerFrame::descriptor()->FindOneofByName("body");
+  for (int i = 0; i < out->field_count(); ++i) {
+    frames_out_by_type[out->field(i)->number()] =
+        &m.GetCounter("chat_frames_out_by_type_total", "Frames queued for clients by type",
+                      {{"type", out->field(i)->json_name()}});
+  }
+}
 
 Counter& ConnectionMetrics::FrameIn(ClientFrame::BodyCase type) {
+  auto it = frames_in_by_type.find(static_cast<int>(type));
+  if (it != frames_in_by_type.end()) return *it->second;
   return registry.GetCounter("chat_frames_in_total", "Client frames received by type",
                              {{"type", std::string(FrameTypeName(type))}});
+}
+
+Counter& ConnectionMetrics::FrameOut(ServerFrame::BodyCase type) {
+  auto it = frames_out_by_type.find(static_cast<int>(type));
+  if (it != frames_out_by_type.end()) return *it->second;
+  return registry.GetCounter("chat_frames_out_by_type_total", "Frames queued for clients by type",
+                             {{"type", "none"}});
 }
 
 Counter& ConnectionMetrics::Error(std::string_view code) {
@@ -115,6 +136,7 @@ void ChatConnection::Start() {
 
 void ChatConnection::Reply(std::optional<uint32_t> ref, ServerFrame frame) {
   if (ref) frame.set_ref(*ref);
+  metrics_.FrameOut(frame.body_case()).Inc();
   send_(std::make_shared<const std::string>(EncodeServerFrame(frame)));
 }
 
@@ -122,6 +144,7 @@ void ChatConnection::ReplyError(std::optional<uint32_t> ref, const absl::Status&
                                 uint32_t retry_after_ms) {
   std::string_view code = ErrorCodeFor(status);
   metrics_.Error(code).Inc();
+  metrics_.FrameOut(ServerFrame::kError).Inc();
   // Messages may quote input (the JSON parser's do): keep them valid UTF-8.
   send_(std::make_shared<const std::string>(
       EncodeServerFrame(ErrorFrame(ref, code, SanitizeUtf8(std::string(status.message())), retry_after_ms))));
@@ -373,6 +396,7 @@ void ChatConnection::OnDelivery(const Delivery& d) {
 }
 
 void ChatConnection::Apply(const std::string& room, SeqOrderer::Step step) {
+  if (!step.deliver.empty()) metrics_.FrameOut(ServerFrame::kMessage).Inc(step.deliver.size());
   for (auto& f : step.deliver) send_(std::move(f.bytes));
   if (step.fetch) FetchGap(room, *step.fetch);
 }

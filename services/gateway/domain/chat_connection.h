@@ -52,9 +52,13 @@ struct ConnectionIdentity {
 struct ConnectionMetrics {
   explicit ConnectionMetrics(MetricsRegistry& m);
   Counter& FrameIn(chat::v1::ClientFrame::BodyCase type);
+  Counter& FrameOut(chat::v1::ServerFrame::BodyCase type);
   Counter& Error(std::string_view code);
 
   MetricsRegistry& registry;
+  // Made once per frame type, read without locks.
+  std::map<int, Counter*> frames_in_by_type;
+  std::map<int, Counter*> frames_out_by_type;
   Counter& frames_bad;
   Counter& rate_limited;
   Counter& duplicates_dropped;

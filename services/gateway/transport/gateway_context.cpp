@@ -98,6 +98,11 @@ GatewayContext::GatewayContext(const GatewayConfig& cfg, MetricsRegistry& m, Mes
       refused_upgrades(
           m.GetCounter("chat_upgrades_refused_total", "WebSocket upgrades refused (auth, origin, limits)")) {}
 
+Counter& GatewayContext::Disconnects(std::string_view reason) {
+  return metrics.GetCounter("chat_disconnects_total", "WebSocket connections closed, by reason",
+                            {{"reason", std::string(reason)}});
+}
+
 std::string GatewayContext::NewConnectionId() {
   return absl::StrFormat("%s-%d", config.instance_id, next_id_.fetch_add(1) + 1);
 }

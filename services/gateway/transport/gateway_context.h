@@ -68,6 +68,7 @@ class GatewayContext {
   Counter& refused_upgrades;
 
   std::string NewConnectionId();
+  Counter& Disconnects(std::string_view reason);
 
  private:
   std::atomic<uint64_t> next_id_{0};

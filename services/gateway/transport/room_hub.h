@@ -11,10 +11,10 @@
 #include <string>
 
 #include "common/metrics.h"
+#include "common/redis_subscriber.h"
 #include "domain/backends.h"
 #include "domain/room_registry.h"
 #include "domain/seq_orderer.h"
-#include "transport/redis_subscriber.h"
 
 namespace chat::gateway {
 

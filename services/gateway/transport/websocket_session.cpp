@@ -170,6 +170,24 @@ void WebSocketSession::CloseFromAnyThread(websocket::close_code code, std::strin
   });
 }
 
+std::string_view WebSocketSession::DisconnectReason(std::string_view reason) const {
+  if (closing_) {
+    switch (static_cast<uint16_t>(close_reason_.code)) {
+      case 1013:
+        return "slow_consumer";
+      case 1008:
+        return "flooding";
+      case 4003:
+        return "kicked";
+      case 1001:
+        return "shutdown";
+      default:
+        return "server";
+    }
+  }
+  return reason == "client closed" ? std::string_view("client") : std::string_view("error");
+}
+
 void WebSocketSession::Close(websocket::close_code code, std::string reason) {
   if (closing_ || finished_) return;
   closing_ = true;
@@ -195,6 +213,7 @@ void WebSocketSession::Finish(std::string_view reason) {
   if (chat_) {
     chat_->Close();
     ctx_.connections.Add(-1);
+    ctx_.Disconnects(DisconnectReason(reason)).Inc();
     ctx_.sessions.Remove(identity_.connection_id, identity_.user);
     log::Info("connection closed", {{"conn", identity_.connection_id}, {"reason", reason}});
   }

@@ -46,6 +46,8 @@ class WebSocketSession : public RoomMember, public std::enable_shared_from_this<
   void OnWrite(boost::beast::error_code ec, size_t bytes);
   void Close(boost::beast::websocket::close_code code, std::string reason);
   void Finish(std::string_view reason);
+  // The label of chat_disconnects_total: client, error, slow_consumer, flooding, kicked, shutdown, server.
+  std::string_view DisconnectReason(std::string_view reason) const;
 
   boost::beast::websocket::stream<boost::beast::tcp_stream> ws_;
   boost::beast::flat_buffer buffer_;

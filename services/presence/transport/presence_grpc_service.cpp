@@ -38,8 +38,10 @@ class GatewayPresenceReactor : public CorrelatedStreamReactor<PresenceRequest, P
 
 }  // namespace
 
-PresenceGrpcService::PresenceGrpcService(PresenceLogic& logic, MetricsRegistry& metrics)
-    : logic_(logic), streams_(metrics.GetGauge("chat_gateway_streams", "Open gateway streams")) {}
+PresenceGrpcService::PresenceGrpcService(PresenceLogic& logic, WatchHub& watchers, MetricsRegistry& metrics)
+    : logic_(logic),
+      watchers_(watchers),
+      streams_(metrics.GetGauge("chat_gateway_streams", "Open gateway streams")) {}
 
 grpc::ServerBidiReactor<PresenceRequest, PresenceReply>* PresenceGrpcService::Connect(
     grpc::CallbackServerContext*) {
@@ -67,6 +69,11 @@ grpc::ServerUnaryReactor* PresenceGrpcService::GetUsers(grpc::CallbackServerCont
     reactor->Finish(ToGrpcStatus(r.status()));
   });
   return reactor;
+}
+
+grpc::ServerWriteReactor<chat::v1::RoomEvent>* PresenceGrpcService::Watch(grpc::CallbackServerContext*,
+                                                                          const chat::v1::WatchRequest* req) {
+  return watchers_.Open(*req);
 }
 
 }  // namespace chat::presence

@@ -20,7 +20,7 @@
 struct redisAsyncContext;
 struct redisReply;
 
-namespace chat::gateway {
+namespace chat {
 
 class RedisSubscriber {
  public:
@@ -89,4 +89,4 @@ class RedisSubscriber {
   Counter& messages_in_;
 };
 
-}  // namespace chat::gateway
+}  // namespace chat

@@ -1,4 +1,4 @@
-#include "transport/redis_subscriber.h"
+#include "common/redis_subscriber.h"
 
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
@@ -9,7 +9,7 @@
 
 #include "common/log.h"
 
-namespace chat::gateway {
+namespace chat {
 
 namespace asio = boost::asio;
 
@@ -280,4 +280,4 @@ void RedisSubscriber::UnsubscribeHere(const std::string& channel) {
   }
 }
 
-}  // namespace chat::gateway
+}  // namespace chat
