@@ -12,7 +12,7 @@ import { ChatClient } from '../tests/e2e/lib/client.mjs';
 const [senders = 20, window = 16, seconds = 10] = process.argv.slice(2).map(Number);
 const stack = await startStack({
   gateways: 1,
-  env: { SEND_RATE_PER_SECOND: '1000000', SEND_BURST: '1000000', LOG_LEVEL: 'warn' },
+  env: { gateway: { SEND_RATE_PER_SECOND: '1000000', SEND_BURST: '1000000', LOG_LEVEL: 'warn' } },
 });
 const pct = (xs, p) => xs[Math.min(xs.length - 1, Math.floor((xs.length * p) / 100))];
 try {
