@@ -13,7 +13,13 @@ namespace {
 using chat::v1::ClientFrame;
 using chat::v1::ServerFrame;
 
-absl::Status ReplyStatus(const chat::v1::Error& e) { return StatusFromErrorCode(e.code(), e.message()); }
+// The outcome of a backend call: the transport's status, or the error the backend answered with.
+template <typename Reply>
+absl::Status Outcome(const absl::StatusOr<Reply>& r) {
+  if (!r.ok()) return r.status();
+  if (r->has_error()) return StatusFromErrorCode(r->error().code(), r->error().message());
+  return absl::OkStatus();
+}
 
 std::string_view FrameTypeName(ClientFrame::BodyCase c) {
   switch (c) {
@@ -274,8 +280,7 @@ void ChatConnection::HandleJoin(std::optional<uint32_t> ref, const std::string& 
                                           resume_after](absl::StatusOr<chat::v1::GatewayReply> r) {
             post([this, ref, room, resume_after, r = std::move(r)] {
               if (!rooms_.count(room)) return;
-              absl::Status st =
-                  r.ok() ? (r->has_error() ? ReplyStatus(r->error()) : absl::OkStatus()) : r.status();
+              absl::Status st = Outcome(r);
               if (!st.ok()) {
                 ExitRoom(room);
                 return ReplyError(ref, st);
@@ -300,8 +305,7 @@ void ChatConnection::HandleJoin(std::optional<uint32_t> ref, const std::string& 
                                                truncated](absl::StatusOr<chat::v1::GatewayReply> hr) {
                 post([this, ref, room, resume_after, last_seq, after, truncated, hr = std::move(hr)] {
                   if (!rooms_.count(room)) return;
-                  absl::Status hst =
-                      hr.ok() ? (hr->has_error() ? ReplyStatus(hr->error()) : absl::OkStatus()) : hr.status();
+                  absl::Status hst = Outcome(hr);
                   if (!hst.ok()) {
                     ExitRoom(room);
                     return ReplyError(ref, hst);
@@ -474,7 +478,7 @@ void ChatConnection::HandleSend(std::optional<uint32_t> ref, const chat::v1::Sen
   s->set_text(send.text());
   messages_.Call(std::move(req), [this, post = post_, ref](absl::StatusOr<chat::v1::GatewayReply> r) {
     post([this, ref, r = std::move(r)] {
-      absl::Status st = r.ok() ? (r->has_error() ? ReplyStatus(r->error()) : absl::OkStatus()) : r.status();
+      absl::Status st = Outcome(r);
       if (!st.ok()) return ReplyError(ref, st);
       const auto& m = r->sent().message();
       ServerFrame f;
@@ -502,7 +506,7 @@ void ChatConnection::HandleHistory(std::optional<uint32_t> ref, const chat::v1::
   h->set_limit(history.limit());
   messages_.Call(std::move(req), [this, post = post_, ref](absl::StatusOr<chat::v1::GatewayReply> r) {
     post([this, ref, r = std::move(r)]() mutable {
-      absl::Status st = r.ok() ? (r->has_error() ? ReplyStatus(r->error()) : absl::OkStatus()) : r.status();
+      absl::Status st = Outcome(r);
       if (!st.ok()) return ReplyError(ref, st);
       ServerFrame f;
       *f.mutable_history() = std::move(*r->mutable_history()->mutable_page());
@@ -522,7 +526,7 @@ void ChatConnection::HandleTyping(std::optional<uint32_t> ref, const chat::v1::S
   t->set_active(typing.active());
   // Presence throttles and publishes; typing is best effort, so there is no answer unless it fails.
   presence_.Call(std::move(req), [this, post = post_, ref](absl::StatusOr<chat::v1::PresenceReply> r) {
-    absl::Status st = r.ok() ? (r->has_error() ? ReplyStatus(r->error()) : absl::OkStatus()) : r.status();
+    absl::Status st = Outcome(r);
     if (st.ok()) return;
     post([this, ref, st] { ReplyError(ref, st); });
   });
@@ -547,7 +551,7 @@ void ChatConnection::HandlePresence(std::optional<uint32_t> ref, const chat::v1:
   *req.mutable_status() = query;
   presence_.Call(std::move(req), [this, post = post_, ref](absl::StatusOr<chat::v1::PresenceReply> r) {
     post([this, ref, r = std::move(r)]() mutable {
-      absl::Status st = r.ok() ? (r->has_error() ? ReplyStatus(r->error()) : absl::OkStatus()) : r.status();
+      absl::Status st = Outcome(r);
       if (!st.ok()) return ReplyError(ref, st);
       ServerFrame f;
       *f.mutable_presence_status() = std::move(*r->mutable_status());
@@ -593,8 +597,7 @@ void ChatConnection::HandleRead(std::optional<uint32_t> ref, const chat::v1::Mar
   r->set_seq(read.seq());
   // Everyone in the room (this connection too) hears of it as a `read` event; no answer otherwise.
   messages_.Call(std::move(req), [this, post = post_, ref](absl::StatusOr<chat::v1::GatewayReply> reply) {
-    absl::Status st =
-        reply.ok() ? (reply->has_error() ? ReplyStatus(reply->error()) : absl::OkStatus()) : reply.status();
+    absl::Status st = Outcome(reply);
     if (st.ok()) return;
     post([this, ref, st] { ReplyError(ref, st); });
   });
@@ -609,7 +612,7 @@ void ChatConnection::HandleOpenDm(std::optional<uint32_t> ref, const chat::v1::O
   req.mutable_open_dm()->set_peer(dm.user());
   messages_.Call(std::move(req), [this, post = post_, ref](absl::StatusOr<chat::v1::GatewayReply> r) {
     post([this, ref, r = std::move(r)] {
-      absl::Status st = r.ok() ? (r->has_error() ? ReplyStatus(r->error()) : absl::OkStatus()) : r.status();
+      absl::Status st = Outcome(r);
       if (!st.ok()) return ReplyError(ref, st);
       // The room exists and we are a member: the usual join gives the answer.
       HandleJoin(ref, r->room().room(), std::nullopt);
@@ -628,7 +631,7 @@ void ChatConnection::CallForNotice(std::optional<uint32_t> ref, chat::v1::Gatewa
                                    std::string notice) {
   messages_.Call(std::move(req), [this, post = post_, ref, notice](absl::StatusOr<chat::v1::GatewayReply> r) {
     post([this, ref, notice, r = std::move(r)] {
-      absl::Status st = r.ok() ? (r->has_error() ? ReplyStatus(r->error()) : absl::OkStatus()) : r.status();
+      absl::Status st = Outcome(r);
       if (!st.ok()) return ReplyError(ref, st);
       Notice(ref, notice);
     });
@@ -674,8 +677,7 @@ void ChatConnection::HandleCommand(std::optional<uint32_t> ref, const std::strin
       preq.mutable_cluster_stats();
       presence_.Call(std::move(preq), [this, post = post_, ref](absl::StatusOr<chat::v1::PresenceReply> r) {
         post([this, ref, r = std::move(r)] {
-          absl::Status st =
-              r.ok() ? (r->has_error() ? ReplyStatus(r->error()) : absl::OkStatus()) : r.status();
+          absl::Status st = Outcome(r);
           if (!st.ok()) return ReplyError(ref, st);
           ServerFrame f;
           *f.mutable_stats() = r->stats();
