@@ -10,6 +10,7 @@
 #include <sstream>
 #include <thread>
 
+#include "common/grpc_tls.h"
 #include "common/log.h"
 #include "common/process.h"
 #include "common/text_rules.h"
@@ -30,7 +31,8 @@ namespace asio = boost::asio;
 
 namespace {
 
-std::shared_ptr<grpc::Channel> BackendChannel(const std::string& addr) {
+std::shared_ptr<grpc::Channel> BackendChannel(const std::string& addr,
+                                              const std::shared_ptr<grpc::ChannelCredentials>& creds) {
   grpc::ChannelArguments args;
   // Notice a dead backend within seconds even when idle.
   args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 10000);
@@ -38,7 +40,7 @@ std::shared_ptr<grpc::Channel> BackendChannel(const std::string& addr) {
   args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 200);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
-  return grpc::CreateCustomChannel(addr, grpc::InsecureChannelCredentials(), args);
+  return grpc::CreateCustomChannel(addr, creds, args);
 }
 
 // Keeps this gateway's connections alive in presence, every third of the TTL, and reports the
@@ -135,7 +137,15 @@ int main() {
   }
   JwtVerifier jwt(jwt_alg, jwt_key, cfg.jwt_clock_skew_seconds);
 
-  auto messages_channel = BackendChannel(cfg.messages_addr);
+  EnvReader tls_env(ProcessEnv());
+  auto channel_creds = GrpcChannelCredentials(tls_env);
+  auto server_creds = GrpcServerCredentials(tls_env);
+  if (!channel_creds.ok() || !server_creds.ok()) {
+    log::Error("bad gRPC TLS configuration",
+               {{"error", (channel_creds.ok() ? server_creds.status() : channel_creds.status()).ToString()}});
+    return 2;
+  }
+  auto messages_channel = BackendChannel(cfg.messages_addr, *channel_creds);
   auto messages_stub = chat::v1::Messages::NewStub(messages_channel);
   MessagesStream messages_stream(
       "messages",
@@ -144,7 +154,7 @@ int main() {
         messages_stub->async()->Connect(c, r);
       },
       main_ctx, metrics);
-  auto presence_channel = BackendChannel(cfg.presence_addr);
+  auto presence_channel = BackendChannel(cfg.presence_addr, *channel_creds);
   auto presence_stub = chat::v1::Presence::NewStub(presence_channel);
   PresenceStream presence_stream(
       "presence",
@@ -189,7 +199,7 @@ int main() {
   EnableHealthAndReflection();
   grpc::ServerBuilder builder;
   int grpc_port = 0;
-  builder.AddListeningPort(cfg.grpc_addr, grpc::InsecureServerCredentials(), &grpc_port);
+  builder.AddListeningPort(cfg.grpc_addr, *server_creds, &grpc_port);
   builder.RegisterService(&admin);
   std::unique_ptr<grpc::Server> grpc_server = builder.BuildAndStart();
   if (!grpc_server || grpc_port == 0) {

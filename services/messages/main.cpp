@@ -6,6 +6,7 @@
 
 #include <thread>
 
+#include "common/grpc_tls.h"
 #include "common/log.h"
 #include "common/metrics_http_server.h"
 #include "common/process.h"
@@ -86,7 +87,13 @@ int main() {
   EnableHealthAndReflection();
   grpc::ServerBuilder builder;
   int port = 0;
-  builder.AddListeningPort(config->grpc_addr, grpc::InsecureServerCredentials(), &port);
+  EnvReader tls_env(ProcessEnv());
+  auto server_creds = GrpcServerCredentials(tls_env);
+  if (!server_creds.ok()) {
+    log::Error("bad gRPC TLS configuration", {{"error", server_creds.status().ToString()}});
+    return 2;
+  }
+  builder.AddListeningPort(config->grpc_addr, *server_creds, &port);
   builder.RegisterService(&service);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (!server || port == 0) {

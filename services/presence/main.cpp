@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "common/env_config.h"
+#include "common/grpc_tls.h"
 #include "common/log.h"
 #include "common/metrics_http_server.h"
 #include "common/process.h"
@@ -75,7 +76,12 @@ int main() {
   EnableHealthAndReflection();
   grpc::ServerBuilder builder;
   int port = 0;
-  builder.AddListeningPort(grpc_addr, grpc::InsecureServerCredentials(), &port);
+  auto server_creds = GrpcServerCredentials(env);
+  if (!server_creds.ok()) {
+    log::Error("bad gRPC TLS configuration", {{"error", server_creds.status().ToString()}});
+    return 2;
+  }
+  builder.AddListeningPort(grpc_addr, *server_creds, &port);
   builder.RegisterService(&service);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (!server || port == 0) {
