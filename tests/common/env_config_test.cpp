@@ -4,16 +4,12 @@
 
 #include <map>
 
+#include "support/test_env.h"
+
 namespace chat {
 namespace {
 
-EnvLookup MapEnv(std::map<std::string, std::string> m) {
-  return [m](const std::string& k) -> std::optional<std::string> {
-    auto it = m.find(k);
-    if (it == m.end()) return std::nullopt;
-    return it->second;
-  };
-}
+using chat::testing::MapEnv;
 
 TEST(EnvReader, DefaultsAndValues) {
   EnvReader env(MapEnv({{"A", "12"}, {"B", "yes"}, {"S", "x"}}));

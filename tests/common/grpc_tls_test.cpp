@@ -8,17 +8,12 @@
 #include <map>
 
 #include "chat/v1/presence.grpc.pb.h"
+#include "support/test_env.h"
 
 namespace chat {
 namespace {
 
-EnvLookup MapEnv(std::map<std::string, std::string> m) {
-  return [m](const std::string& k) -> std::optional<std::string> {
-    auto it = m.find(k);
-    if (it == m.end()) return std::nullopt;
-    return it->second;
-  };
-}
+using chat::testing::MapEnv;
 
 std::string Data(const char* name) { return std::string(CHAT_TESTDATA_DIR) + "/" + name; }
 

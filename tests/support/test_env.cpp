@@ -43,6 +43,14 @@ TestServers LoadTestServers() {
   return s;
 }
 
+EnvLookup MapEnv(std::map<std::string, std::string> vars) {
+  return [vars = std::move(vars)](const std::string& k) -> std::optional<std::string> {
+    auto it = vars.find(k);
+    if (it == vars.end()) return std::nullopt;
+    return it->second;
+  };
+}
+
 std::string UniqueName(const std::string& prefix) {
   static std::atomic<int> counter{0};
   std::random_device rd;
