@@ -27,6 +27,8 @@ packages=(
 if [[ "$deps" == all ]]; then
   # Tests: unit test framework, the servers the pg/redis/e2e tests start.
   packages+=(libgtest-dev libgmock-dev postgresql redis-server)
+  # The TLS tests make a throwaway certificate with the openssl command.
+  packages+=(openssl)
   # Browser tests (tests/web): Debian's headless-capable Chromium, driven by playwright-core from npm.
   packages+=(chromium)
   # The libFuzzer target (fuzz/): clang and its fuzzer runtime.

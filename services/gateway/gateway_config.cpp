@@ -46,6 +46,8 @@ absl::StatusOr<GatewayConfig> GatewayConfig::FromEnv(EnvLookup lookup) {
   c.resume_replay_max = env.Int("RESUME_REPLAY_MAX", c.resume_replay_max, 1, 100000);
   c.gap_refetch_ms = env.Int("GAP_REFETCH_MS", c.gap_refetch_ms, 10, 600000);
   c.web_root = env.String("WEB_ROOT", c.web_root);
+  c.tls_cert_file = env.String("TLS_CERT_FILE", "");
+  c.tls_key_file = env.String("TLS_KEY_FILE", "");
   c.log_level = env.String("LOG_LEVEL", c.log_level);
   if (!env.status().ok()) return env.status();
   if (c.jwt_algorithm == "HS256") {
@@ -60,6 +62,9 @@ absl::StatusOr<GatewayConfig> GatewayConfig::FromEnv(EnvLookup lookup) {
       return absl::InvalidArgumentError("DEV_LOGIN mints HS256 tokens: use JWT_ALGORITHM=HS256");
   } else {
     return absl::InvalidArgumentError("JWT_ALGORITHM must be HS256, RS256 or ES256");
+  }
+  if (c.tls_cert_file.empty() != c.tls_key_file.empty()) {
+    return absl::InvalidArgumentError("TLS_CERT_FILE and TLS_KEY_FILE go together");
   }
   if (c.gateway_id.find('|') != std::string::npos)
     return absl::InvalidArgumentError("GATEWAY_ID may not hold '|'");

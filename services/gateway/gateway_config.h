@@ -40,6 +40,9 @@ struct GatewayConfig {
   int64_t presence_ttl_seconds = 30;
   int64_t resume_replay_max = 1000;
   int64_t gap_refetch_ms = 2000;
+  // TLS on the HTTP/WebSocket port (https, wss) when both are set: PEM certificate chain and key.
+  std::string tls_cert_file;
+  std::string tls_key_file;
   std::string web_root = "services/gateway/web";
   std::string log_level = "info";
 

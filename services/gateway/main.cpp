@@ -190,6 +190,12 @@ int main() {
   ctx.ready = [&] { return messages_stream.ready() && presence_stream.ready() && subscriber.connected(); };
 
   auto listener = std::make_shared<Listener>(context_ptrs, ctx, files);
+  if (!cfg.tls_cert_file.empty()) {
+    if (auto st = listener->EnableTls(cfg.tls_cert_file, cfg.tls_key_file); !st.ok()) {
+      log::Error("cannot load the TLS certificate", {{"error", std::string(st.message())}});
+      return 1;
+    }
+  }
   if (auto st = listener->Listen(cfg.http_addr); !st.ok()) {
     log::Error("cannot listen", {{"error", st.ToString()}});
     return 1;
@@ -218,6 +224,7 @@ int main() {
   PresenceHeartbeat heartbeat(main_ctx, presence_stream, ctx);
   asio::post(main_ctx, [&] { heartbeat.Start(); });
   log::Info("gateway ready", {{"http_port", listener->port()},
+                              {"tls", !cfg.tls_cert_file.empty()},
                               {"grpc_port", grpc_port},
                               {"gateway", cfg.gateway_id},
                               {"threads", static_cast<int64_t>(threads)},
@@ -230,8 +237,7 @@ int main() {
   ctx.draining = true;
   grpc_server->GetHealthCheckService()->SetServingStatus(false);
   listener->Stop();
-  for (auto& s : ctx.sessions.All())
-    s->CloseFromAnyThread(boost::beast::websocket::close_code::going_away, "shutdown");
+  for (auto& s : ctx.sessions.All()) s->CloseFromAnyThread(1001, "shutdown");
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
   while (ctx.connections.Value() > 0 && std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));

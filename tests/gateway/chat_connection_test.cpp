@@ -5,22 +5,14 @@
 #include <google/protobuf/util/json_util.h>
 #include <gtest/gtest.h>
 
+#include "gateway/recording_messages.h"
+
 namespace chat::gateway {
 namespace {
 
 using chat::v1::GatewayReply;
 using chat::v1::GatewayRequest;
 using chat::v1::ServerFrame;
-
-struct RecordingMessages : MessagesBackend {
-  void Call(GatewayRequest r, Callback<GatewayReply> done) override {
-    requests.push_back(r);
-    callbacks.push_back(std::move(done));
-  }
-  void Answer(size_t i, absl::StatusOr<GatewayReply> reply) { callbacks.at(i)(std::move(reply)); }
-  std::vector<GatewayRequest> requests;
-  std::vector<Callback<GatewayReply>> callbacks;
-};
 
 struct AnsweringPresence : PresenceBackend {
   void Call(chat::v1::PresenceRequest r, Callback<chat::v1::PresenceReply> done) override {

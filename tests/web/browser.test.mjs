@@ -388,6 +388,46 @@ step('admin slash commands', { timeout: STEP_MS }, async (t) => {
   await root.getByRole('button', { name: '#general' }).click();
 });
 
+step('a browser whose WebSocket is blocked falls back to SSE + REST and chats', { timeout: STEP_MS }, async () => {
+  const [, g1] = stack.gateways;
+  const context = await browser.newContext({ viewport: { width: 900, height: 700 } });
+  // A proxy that refuses upgrades, as the page sees it: every WebSocket fails before it opens.
+  await context.addInitScript(() => {
+    window.WebSocket = class BlockedWebSocket {
+      constructor() {
+        this.readyState = 0;
+        setTimeout(() => {
+          this.readyState = 3;
+          this.onerror?.(new Event('error'));
+          this.onclose?.({ code: 1006 });
+        }, 10);
+      }
+      send() {}
+      close() {}
+    };
+  });
+  const dave = await context.newPage();
+  const errors = [];
+  dave.on('pageerror', (e) => errors.push(e.message));
+  dave.setDefaultTimeout(30_000);
+  await dave.goto(`${g1.httpUrl}/`);
+  pages.dave = { page: dave, context, errors };
+  await signIn(dave, 'dave');
+  assert.equal(await dave.evaluate(() => window.chat.client.ws?.sse), true, 'connected over the SSE fallback');
+  const a = pages.alice.page;
+  await a.getByRole('button', { name: '#general' }).click();
+  await typeAndSend(dave, 'hello over sse');
+  await line(dave, 'hello over sse').and(dave.locator('[data-state="sent"], [data-state="read"]')).waitFor();
+  await line(a, 'hello over sse').waitFor();
+  await typeAndSend(a, 'welcome, sse user');
+  await line(dave, 'welcome, sse user').waitFor();
+  assert.equal(await dbCount('hello over sse'), 1, 'stored once');
+  await shot(dave, '10-dave-sse-fallback');
+  await context.close();
+  delete pages.dave;
+  assert.deepEqual(errors, [], 'no uncaught errors on the fallback page');
+});
+
 step('presence: bob leaves; alice sees him offline with his last-seen time', { timeout: STEP_MS }, async () => {
   const a = pages.alice.page;
   await a.getByRole('button', { name: '#general' }).click();

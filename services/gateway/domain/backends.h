@@ -10,12 +10,21 @@
 #include "absl/status/statusor.h"
 #include "chat/v1/messages.pb.h"
 #include "chat/v1/presence.pb.h"
+#include "common/error_codes.h"
 #include "domain/room_registry.h"
 
 namespace chat::gateway {
 
 template <typename T>
 using Callback = std::function<void(absl::StatusOr<T>)>;
+
+// The outcome of a backend call: the transport's status, or the error the backend answered with.
+template <typename Reply>
+absl::Status Outcome(const absl::StatusOr<Reply>& r) {
+  if (!r.ok()) return r.status();
+  if (r->has_error()) return StatusFromErrorCode(r->error().code(), r->error().message());
+  return absl::OkStatus();
+}
 
 class MessagesBackend {
  public:

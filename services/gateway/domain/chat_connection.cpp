@@ -13,14 +13,6 @@ namespace {
 using chat::v1::ClientFrame;
 using chat::v1::ServerFrame;
 
-// The outcome of a backend call: the transport's status, or the error the backend answered with.
-template <typename Reply>
-absl::Status Outcome(const absl::StatusOr<Reply>& r) {
-  if (!r.ok()) return r.status();
-  if (r->has_error()) return StatusFromErrorCode(r->error().code(), r->error().message());
-  return absl::OkStatus();
-}
-
 std::string_view FrameTypeName(ClientFrame::BodyCase c) {
   switch (c) {
     case ClientFrame::kJoin:
@@ -480,17 +472,9 @@ void ChatConnection::HandleSend(std::optional<uint32_t> ref, const chat::v1::Sen
     post([this, ref, r = std::move(r)] {
       absl::Status st = Outcome(r);
       if (!st.ok()) return ReplyError(ref, st);
-      const auto& m = r->sent().message();
-      ServerFrame f;
-      auto* a = f.mutable_ack();
-      a->set_room(m.room());
-      a->set_seq(m.seq());
-      a->set_id(m.id());
-      *a->mutable_ts() = m.ts();
-      a->set_duplicate(r->sent().duplicate());
       metrics_.sends_acked.Inc();
-      Reply(ref, std::move(f));
-      if (!r->sent().duplicate()) ClearTyping(m.room());
+      Reply(ref, AckFrame(r->sent()));
+      if (!r->sent().duplicate()) ClearTyping(r->sent().message().room());
     });
   });
 }

@@ -66,4 +66,16 @@ chat::v1::ServerFrame ErrorFrame(std::optional<uint32_t> ref, std::string_view c
   return f;
 }
 
+chat::v1::ServerFrame AckFrame(const chat::v1::PostMessageReply& sent) {
+  const auto& m = sent.message();
+  chat::v1::ServerFrame f;
+  auto* a = f.mutable_ack();
+  a->set_room(m.room());
+  a->set_seq(m.seq());
+  a->set_id(m.id());
+  *a->mutable_ts() = m.ts();
+  a->set_duplicate(sent.duplicate());
+  return f;
+}
+
 }  // namespace chat::gateway

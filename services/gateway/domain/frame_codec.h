@@ -7,6 +7,7 @@
 
 #include "absl/status/statusor.h"
 #include "chat/v1/frames.pb.h"
+#include "chat/v1/messages.pb.h"
 
 namespace chat::gateway {
 
@@ -21,6 +22,9 @@ ParsedFrame ParseClientFrame(std::string_view text);
 
 // Compact JSON with every field of the body written, false/0/empty included; int64 as strings.
 std::string EncodeServerFrame(const chat::v1::ServerFrame& frame);
+
+// The ack of a committed send (or of the first one, for a repeated clientId).
+chat::v1::ServerFrame AckFrame(const chat::v1::PostMessageReply& sent);
 
 // The error frame for a refused request.
 chat::v1::ServerFrame ErrorFrame(std::optional<uint32_t> ref, std::string_view code, std::string_view message,

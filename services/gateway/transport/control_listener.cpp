@@ -22,7 +22,7 @@ void ControlListener::OnMessage(const std::string& payload) {
     case chat::v1::ControlEvent::kKickUser: {
       auto sessions = ctx_.sessions.OfUser(event.kick_user());
       for (auto& s : sessions) {
-        s->CloseFromAnyThread(static_cast<boost::beast::websocket::close_code>(4003), "kicked");
+        s->CloseFromAnyThread(4003, "kicked");
       }
       kicks_.Inc(sessions.size());
       log::Info("kick",

@@ -1,10 +1,11 @@
 #include "transport/gateway_context.h"
 
 #include "absl/strings/str_format.h"
+#include "transport/connection_setup.h"
 
 namespace chat::gateway {
 
-void SessionSet::Add(const std::string& id, const std::string& user, std::weak_ptr<WebSocketSession> s) {
+void SessionSet::Add(const std::string& id, const std::string& user, std::weak_ptr<ClientSession> s) {
   std::lock_guard lock(mu_);
   sessions_[id] = std::move(s);
   by_user_[user].insert(id);
@@ -45,8 +46,8 @@ void SessionSet::Release(const std::string& user) {
   --reserved_total_;
 }
 
-std::vector<std::shared_ptr<WebSocketSession>> SessionSet::All() const {
-  std::vector<std::shared_ptr<WebSocketSession>> out;
+std::vector<std::shared_ptr<ClientSession>> SessionSet::All() const {
+  std::vector<std::shared_ptr<ClientSession>> out;
   std::lock_guard lock(mu_);
   for (const auto& [id, w] : sessions_) {
     if (auto s = w.lock()) out.push_back(std::move(s));
@@ -54,8 +55,8 @@ std::vector<std::shared_ptr<WebSocketSession>> SessionSet::All() const {
   return out;
 }
 
-std::vector<std::shared_ptr<WebSocketSession>> SessionSet::OfUser(const std::string& user) const {
-  std::vector<std::shared_ptr<WebSocketSession>> out;
+std::vector<std::shared_ptr<ClientSession>> SessionSet::OfUser(const std::string& user) const {
+  std::vector<std::shared_ptr<ClientSession>> out;
   std::lock_guard lock(mu_);
   auto it = by_user_.find(user);
   if (it == by_user_.end()) return out;
@@ -89,14 +90,19 @@ GatewayContext::GatewayContext(const GatewayConfig& cfg, MetricsRegistry& m, Mes
       jwt(j),
       origins(cfg.allowed_origins),
       connection_metrics(m),
-      connections(m.GetGauge("chat_connections", "Open WebSocket connections")),
-      connects(m.GetCounter("chat_connects_total", "WebSocket connections accepted")),
+      rest(ConnectionLimitsFrom(cfg), msgs, connection_metrics),
+      connections(m.GetGauge("chat_connections", "Open client connections (WebSocket and SSE)")),
+      sse_streams(
+          m.GetGauge("chat_sse_streams", "Open SSE fallback streams (counted in chat_connections too)")),
+      connects(m.GetCounter("chat_connects_total", "Client connections accepted (WebSocket and SSE)")),
       slow_consumers(m.GetCounter("chat_slow_consumer_disconnects_total",
                                   "Connections closed because their outbound queue passed its byte limit")),
       frames_out(m.GetCounter("chat_frames_out_total", "Frames written to clients")),
       http_requests(m.GetCounter("chat_http_requests_total", "HTTP requests served")),
-      refused_upgrades(
-          m.GetCounter("chat_upgrades_refused_total", "WebSocket upgrades refused (auth, origin, limits)")) {}
+      refused_upgrades(m.GetCounter("chat_upgrades_refused_total",
+                                    "WebSocket upgrades and API requests refused (auth, origin, limits)")),
+      tls_handshake_failures(
+          m.GetCounter("chat_tls_handshake_failures_total", "TLS handshakes that failed on the HTTP port")) {}
 
 Counter& GatewayContext::Disconnects(std::string_view reason) {
   return metrics.GetCounter("chat_disconnects_total", "WebSocket connections closed, by reason",

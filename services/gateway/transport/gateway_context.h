@@ -13,20 +13,20 @@
 #include "domain/chat_connection.h"
 #include "domain/jwt_verifier.h"
 #include "domain/origin_policy.h"
+#include "domain/rest_api.h"
 #include "domain/room_registry.h"
 #include "gateway_config.h"
+#include "transport/client_session.h"
 
 namespace chat::gateway {
 
-class WebSocketSession;
-
-// Every open WebSocket session, for stats and for closing them all on shutdown.
+// Every open client session (WebSocket or SSE), for stats and for closing them all on shutdown.
 class SessionSet {
  public:
-  void Add(const std::string& id, const std::string& user, std::weak_ptr<WebSocketSession> s);
+  void Add(const std::string& id, const std::string& user, std::weak_ptr<ClientSession> s);
   void Remove(const std::string& id, const std::string& user);
-  std::vector<std::shared_ptr<WebSocketSession>> All() const;
-  std::vector<std::shared_ptr<WebSocketSession>> OfUser(const std::string& user) const;
+  std::vector<std::shared_ptr<ClientSession>> All() const;
+  std::vector<std::shared_ptr<ClientSession>> OfUser(const std::string& user) const;
   size_t size() const;
   size_t users() const;
   // Reserves a connection slot for the user before the upgrade; false past a limit. Released by
@@ -36,7 +36,7 @@ class SessionSet {
 
  private:
   mutable std::mutex mu_;
-  std::map<std::string, std::weak_ptr<WebSocketSession>> sessions_;
+  std::map<std::string, std::weak_ptr<ClientSession>> sessions_;
   std::map<std::string, std::set<std::string>> by_user_;
   std::map<std::string, size_t> reserved_;  // per user, including established ones
   size_t reserved_total_ = 0;
@@ -56,16 +56,19 @@ class GatewayContext {
   const JwtVerifier& jwt;
   OriginPolicy origins;
   ConnectionMetrics connection_metrics;
+  RestApi rest;
   SessionSet sessions;
   std::atomic<bool> draining{false};
   std::function<bool()> ready;  // set by main: backends and Redis are up
 
-  Gauge& connections;
+  Gauge& connections;  // WebSocket and SSE
+  Gauge& sse_streams;
   Counter& connects;
   Counter& slow_consumers;
   Counter& frames_out;
   Counter& http_requests;
   Counter& refused_upgrades;
+  Counter& tls_handshake_failures;
 
   std::string NewConnectionId();
   Counter& Disconnects(std::string_view reason);

@@ -3,12 +3,21 @@
 #include <google/protobuf/struct.pb.h>
 #include <google/protobuf/util/json_util.h>
 
+#include <boost/asio/post.hpp>
+#include <boost/beast/ssl.hpp>
 #include <boost/beast/websocket.hpp>
 #include <chrono>
+#include <type_traits>
 
+#include "absl/strings/numbers.h"
 #include "common/log.h"
+#include "common/text_rules.h"
+#include "domain/query_string.h"
+#include "domain/sse_positions.h"
 #include "transport/gateway_context.h"
+#include "transport/sse_session.h"
 #include "transport/static_files.h"
+#include "transport/stream_shutdown.h"
 #include "transport/websocket_session.h"
 
 namespace chat::gateway {
@@ -18,28 +27,6 @@ namespace http = beast::http;
 namespace websocket = beast::websocket;
 
 namespace {
-
-int FromHex(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-std::string UrlDecode(std::string_view s) {
-  std::string out;
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '%' && i + 2 < s.size() && FromHex(s[i + 1]) >= 0 && FromHex(s[i + 2]) >= 0) {
-      out.push_back(static_cast<char>(FromHex(s[i + 1]) * 16 + FromHex(s[i + 2])));
-      i += 2;
-    } else if (s[i] == '+') {
-      out.push_back(' ');
-    } else {
-      out.push_back(s[i]);
-    }
-  }
-  return out;
-}
 
 std::string JsonError(std::string_view code, std::string_view message) {
   google::protobuf::Struct err;
@@ -52,6 +39,9 @@ std::string JsonError(std::string_view code, std::string_view message) {
   (void)google::protobuf::util::MessageToJsonString(outer, &out);
   return out;
 }
+
+template <typename Stream>
+constexpr bool kIsTls = !std::is_same_v<Stream, beast::tcp_stream>;
 
 int64_t NowUnix() {
   return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
@@ -102,26 +92,54 @@ std::string ExtractToken(std::string_view target, std::string_view authorization
   return "";
 }
 
-HttpSession::HttpSession(boost::asio::ip::tcp::socket socket, GatewayContext& ctx, const StaticFiles& files)
-    : stream_(std::move(socket)), ctx_(ctx), files_(files) {}
+std::optional<std::string> RestMessagesRoom(std::string_view path) {
+  constexpr std::string_view kPrefix = "/api/rooms/";
+  constexpr std::string_view kSuffix = "/messages";
+  if (path.size() <= kPrefix.size() + kSuffix.size() || path.substr(0, kPrefix.size()) != kPrefix ||
+      path.substr(path.size() - kSuffix.size()) != kSuffix) {
+    return std::nullopt;
+  }
+  std::string_view room = path.substr(kPrefix.size(), path.size() - kPrefix.size() - kSuffix.size());
+  if (room.find('/') != std::string_view::npos) return std::nullopt;
+  return UrlDecode(room);
+}
 
-void HttpSession::Run() { DoRead(); }
+template <typename Stream>
+HttpSession<Stream>::HttpSession(Stream stream, GatewayContext& ctx, const StaticFiles& files)
+    : stream_(std::move(stream)), ctx_(ctx), files_(files) {}
 
-void HttpSession::DoRead() {
+template <typename Stream>
+void HttpSession<Stream>::Run() {
+  if constexpr (kIsTls<Stream>) {
+    beast::get_lowest_layer(stream_).expires_after(std::chrono::seconds(10));
+    stream_.async_handshake(boost::asio::ssl::stream_base::server,
+                            [self = this->shared_from_this()](beast::error_code ec) {
+                              if (ec) {
+                                self->ctx_.tls_handshake_failures.Inc();
+                                log::Debug("tls handshake failed", {{"error", ec.message()}});
+                                return;
+                              }
+                              self->DoRead();
+                            });
+  } else {
+    DoRead();
+  }
+}
+
+template <typename Stream>
+void HttpSession<Stream>::DoRead() {
   parser_.emplace();
   parser_->body_limit(64 * 1024);
   parser_->header_limit(16 * 1024);
-  stream_.expires_after(std::chrono::seconds(30));
-  http::async_read(stream_, buffer_, *parser_,
-                   [self = shared_from_this()](beast::error_code ec, size_t n) { self->OnRead(ec, n); });
+  beast::get_lowest_layer(stream_).expires_after(std::chrono::seconds(30));
+  http::async_read(
+      stream_, buffer_, *parser_,
+      [self = this->shared_from_this()](beast::error_code ec, size_t n) { self->OnRead(ec, n); });
 }
 
-void HttpSession::OnRead(beast::error_code ec, size_t) {
-  if (ec == http::error::end_of_stream) {
-    beast::error_code ignored;
-    stream_.socket().shutdown(boost::asio::ip::tcp::socket::shutdown_send, ignored);
-    return;
-  }
+template <typename Stream>
+void HttpSession<Stream>::OnRead(beast::error_code ec, size_t) {
+  if (ec == http::error::end_of_stream) return ShutdownStream(stream_, this->shared_from_this());
   if (ec) {
     if (ec == http::error::body_limit || ec == http::error::header_limit) {
       Response res{http::status::payload_too_large, 11};
@@ -137,20 +155,28 @@ void HttpSession::OnRead(beast::error_code ec, size_t) {
   std::string_view target(req.target().data(), req.target().size());
   std::string_view path = target.substr(0, target.find('?'));
   if (path == "/ws" && websocket::is_upgrade(req)) return Upgrade();
+  if (path == "/api/events" && req.method() == http::verb::get) return OpenEvents();
+  if (auto room = RestMessagesRoom(path);
+      room && (req.method() == http::verb::get || req.method() == http::verb::post)) {
+    return HandleRest(std::move(*room));
+  }
   Write(Handle(req));
 }
 
-void HttpSession::Upgrade() {
-  Request req = parser_->release();
-  auto reject = [&](http::status status, std::string_view code, std::string_view message) {
-    Response res{status, req.version()};
-    res.set(http::field::content_type, "application/json");
-    res.body() = JsonError(code, message);
-    res.keep_alive(false);
-    Write(std::move(res));
-  };
+template <typename Stream>
+void HttpSession<Stream>::Reject(http::status status, std::string_view code, std::string_view message) {
+  Response res{status, req_.version()};
+  res.set(http::field::content_type, "application/json");
+  res.body() = JsonError(code, message);
+  res.keep_alive(false);
+  Write(std::move(res));
+}
+
+template <typename Stream>
+std::optional<ConnectionIdentity> HttpSession<Stream>::Admit(const Request& req, bool reserve_connection) {
   if (ctx_.draining.load()) {
-    return reject(http::status::service_unavailable, "unavailable", "gateway is draining");
+    Reject(http::status::service_unavailable, "unavailable", "gateway is draining");
+    return std::nullopt;
   }
   auto header = [&](http::field f) {
     auto v = req[f];
@@ -158,34 +184,131 @@ void HttpSession::Upgrade() {
   };
   if (!ctx_.origins.Allows(header(http::field::origin), header(http::field::host))) {
     ctx_.refused_upgrades.Inc();
-    log::Info("upgrade refused", {{"reason", "origin not allowed"}});
-    return reject(http::status::forbidden, "forbidden", "origin not allowed");
+    log::Info("request refused", {{"reason", "origin not allowed"}});
+    Reject(http::status::forbidden, "forbidden", "origin not allowed");
+    return std::nullopt;
   }
   std::string_view target(req.target().data(), req.target().size());
-  SubprotocolOffer offer = ParseSubprotocols(header(http::field::sec_websocket_protocol));
   std::string token = ExtractToken(target, header(http::field::authorization));
-  if (token.empty()) token = offer.token;
+  if (token.empty()) token = ParseSubprotocols(header(http::field::sec_websocket_protocol)).token;
   auto identity = ctx_.jwt.Verify(token, NowUnix());
   if (!identity.ok()) {
     ctx_.refused_upgrades.Inc();
-    log::Info("upgrade refused", {{"reason", std::string(identity.status().message())}});
-    return reject(http::status::unauthorized, "unauthorized", std::string(identity.status().message()));
+    log::Info("request refused", {{"reason", std::string(identity.status().message())}});
+    Reject(http::status::unauthorized, "unauthorized", std::string(identity.status().message()));
+    return std::nullopt;
   }
-  if (!ctx_.sessions.Reserve(identity->user, static_cast<size_t>(ctx_.config.max_connections),
+  if (reserve_connection &&
+      !ctx_.sessions.Reserve(identity->user, static_cast<size_t>(ctx_.config.max_connections),
                              static_cast<size_t>(ctx_.config.max_connections_per_user))) {
     ctx_.refused_upgrades.Inc();
-    return reject(http::status::too_many_requests, "rate_limited", "too many connections");
+    Reject(http::status::too_many_requests, "rate_limited", "too many connections");
+    return std::nullopt;
   }
   ConnectionIdentity id;
   id.user = identity->user;
   id.admin = identity->admin;
   id.connection_id = ctx_.NewConnectionId();
   id.gateway_id = ctx_.config.instance_id;
-  auto session = std::make_shared<WebSocketSession>(stream_.release_socket(), ctx_, std::move(id));
-  session->Run(std::move(req), offer.selected);
+  return id;
 }
 
-HttpSession::Response HttpSession::Handle(const Request& req) {
+template <typename Stream>
+void HttpSession<Stream>::Upgrade() {
+  req_ = parser_->release();
+  auto id = Admit(req_, true);
+  if (!id) return;
+  auto protocols = req_[http::field::sec_websocket_protocol];
+  auto offer = ParseSubprotocols(std::string_view(protocols.data(), protocols.size()));
+  auto session = std::make_shared<WebSocketSession<Stream>>(std::move(stream_), ctx_, std::move(*id));
+  session->Run(std::move(req_), offer.selected);
+}
+
+template <typename Stream>
+void HttpSession<Stream>::OpenEvents() {
+  req_ = parser_->release();
+  std::string_view target(req_.target().data(), req_.target().size());
+  auto q = target.find('?');
+  std::string_view query = q == std::string_view::npos ? std::string_view() : target.substr(q + 1);
+  // room=R&after=S&ref=N, repeated: `after` and `ref` line up with `room` by position, empty for none.
+  std::vector<std::string> rooms = QueryParams(query, "room");
+  std::vector<std::string> afters = QueryParams(query, "after");
+  std::vector<std::string> refs = QueryParams(query, "ref");
+  auto last_event = req_["Last-Event-ID"];
+  auto resumed_at = SsePositions::Parse(std::string_view(last_event.data(), last_event.size()));
+  if (rooms.empty()) {
+    for (const auto& [room, seq] : resumed_at) rooms.push_back(room);
+  }
+  if (rooms.size() > static_cast<size_t>(ctx_.config.max_rooms_per_connection)) {
+    return Reject(http::status::bad_request, "bad_request",
+                  "at most " + std::to_string(ctx_.config.max_rooms_per_connection) + " rooms per stream");
+  }
+  std::vector<SseRoomStart> starts;
+  for (size_t i = 0; i < rooms.size(); ++i) {
+    SseRoomStart s;
+    s.room = rooms[i];
+    if (auto st = ValidateRoomName(s.room); !st.ok()) {
+      return Reject(http::status::bad_request, "bad_request", std::string(st.message()));
+    }
+    int64_t after = 0;
+    uint32_t ref = 0;
+    if (i < afters.size() && !afters[i].empty()) {
+      if (!absl::SimpleAtoi(afters[i], &after) || after < 0) {
+        return Reject(http::status::bad_request, "bad_request", "after must be a non-negative integer");
+      }
+      s.after = after;
+    }
+    if (i < refs.size() && !refs[i].empty()) {
+      if (!absl::SimpleAtoi(refs[i], &ref)) {
+        return Reject(http::status::bad_request, "bad_request", "ref must be a non-negative integer");
+      }
+      s.ref = ref;
+    }
+    // The browser's own reconnect knows better than the URL it reuses.
+    if (auto it = resumed_at.find(s.room); it != resumed_at.end()) s.after = it->second;
+    starts.push_back(std::move(s));
+  }
+  auto id = Admit(req_, true);
+  if (!id) return;
+  std::make_shared<SseSession<Stream>>(std::move(stream_), ctx_, std::move(*id), std::move(starts))->Run();
+}
+
+template <typename Stream>
+void HttpSession<Stream>::HandleRest(std::string room) {
+  req_ = parser_->release();
+  auto id = Admit(req_, false);
+  if (!id) return;
+  // The answer comes from a backend thread; the session waits for it before reading the next request.
+  auto done = [self = this->shared_from_this()](RestReply reply) {
+    boost::asio::post(self->stream_.get_executor(),
+                      [self, reply = std::move(reply)]() mutable { self->WriteRest(std::move(reply)); });
+  };
+  if (req_.method() == http::verb::post) {
+    ctx_.rest.PostMessage(*id, room, req_.body(), std::move(done));
+  } else {
+    std::string_view target(req_.target().data(), req_.target().size());
+    auto q = target.find('?');
+    ctx_.rest.GetHistory(*id, room, q == std::string_view::npos ? std::string_view() : target.substr(q + 1),
+                         std::move(done));
+  }
+}
+
+template <typename Stream>
+void HttpSession<Stream>::WriteRest(RestReply reply) {
+  Response res{static_cast<http::status>(reply.status), req_.version()};
+  res.set(http::field::server, "chat-gateway");
+  res.set(http::field::content_type, "application/json");
+  res.set(http::field::cache_control, "no-store");
+  if (reply.retry_after_ms > 0) {
+    res.set(http::field::retry_after, std::to_string((reply.retry_after_ms + 999) / 1000));
+  }
+  res.keep_alive(req_.keep_alive());
+  res.body() = std::move(reply.body);
+  Write(std::move(res));
+}
+
+template <typename Stream>
+typename HttpSession<Stream>::Response HttpSession<Stream>::Handle(const Request& req) {
   std::string_view target(req.target().data(), req.target().size());
   std::string_view path = target.substr(0, target.find('?'));
   Response res{http::status::ok, req.version()};
@@ -239,6 +362,8 @@ HttpSession::Response HttpSession::Handle(const Request& req) {
         }
       }
     }
+  } else if (path == "/api/events" || RestMessagesRoom(path)) {
+    json(http::status::method_not_allowed, JsonError("bad_request", "method not allowed here"));
   } else if (path == "/ws") {
     json(http::status::bad_request, JsonError("bad_request", "WebSocket upgrade required"));
   } else if (const StaticFiles::File* f =
@@ -254,18 +379,18 @@ HttpSession::Response HttpSession::Handle(const Request& req) {
   return res;
 }
 
-void HttpSession::Write(Response res) {
+template <typename Stream>
+void HttpSession<Stream>::Write(Response res) {
   auto sp = std::make_shared<Response>(std::move(res));
   sp->prepare_payload();
-  http::async_write(stream_, *sp, [self = shared_from_this(), sp](beast::error_code ec, size_t) {
+  http::async_write(stream_, *sp, [self = this->shared_from_this(), sp](beast::error_code ec, size_t) {
     if (ec) return;
-    if (!sp->keep_alive()) {
-      beast::error_code ignored;
-      self->stream_.socket().shutdown(boost::asio::ip::tcp::socket::shutdown_send, ignored);
-      return;
-    }
+    if (!sp->keep_alive()) return ShutdownStream(self->stream_, self);
     self->DoRead();
   });
 }
+
+template class HttpSession<beast::tcp_stream>;
+template class HttpSession<beast::ssl_stream<beast::tcp_stream>>;
 
 }  // namespace chat::gateway

@@ -1,9 +1,11 @@
 #include "transport/websocket_session.h"
 
 #include <boost/asio/post.hpp>
-#include <boost/asio/steady_timer.hpp>
+#include <boost/beast/ssl.hpp>
+#include <boost/beast/websocket/ssl.hpp>
 
 #include "common/log.h"
+#include "transport/connection_setup.h"
 #include "transport/gateway_context.h"
 
 namespace chat::gateway {
@@ -12,25 +14,30 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace websocket = beast::websocket;
 
-WebSocketSession::WebSocketSession(asio::ip::tcp::socket socket, GatewayContext& ctx,
-                                   ConnectionIdentity identity)
-    : ws_(std::move(socket)), ctx_(ctx), identity_(std::move(identity)) {}
+template <typename Stream>
+WebSocketSession<Stream>::WebSocketSession(Stream stream, GatewayContext& ctx, ConnectionIdentity identity)
+    : ws_(std::move(stream)), ctx_(ctx), identity_(std::move(identity)) {}
 
-WebSocketSession::~WebSocketSession() = default;
+template <typename Stream>
+WebSocketSession<Stream>::~WebSocketSession() = default;
 
-void WebSocketSession::JoinFromAnyThread(std::string room) {
-  asio::post(ws_.get_executor(), [self = shared_from_this(), room = std::move(room)] {
+template <typename Stream>
+void WebSocketSession<Stream>::JoinFromAnyThread(std::string room) {
+  asio::post(ws_.get_executor(), [self = this->shared_from_this(), room = std::move(room)] {
     if (self->chat_ && !self->finished_) self->chat_->JoinInvited(room);
   });
 }
 
-void WebSocketSession::DeliverRaw(std::shared_ptr<const std::string> frame) {
-  asio::post(ws_.get_executor(), [self = shared_from_this(), frame = std::move(frame)]() mutable {
+template <typename Stream>
+void WebSocketSession<Stream>::DeliverRaw(std::shared_ptr<const std::string> frame) {
+  asio::post(ws_.get_executor(), [self = this->shared_from_this(), frame = std::move(frame)]() mutable {
     self->Send(std::move(frame));
   });
 }
 
-void WebSocketSession::Run(beast::http::request<beast::http::string_body> req, std::string subprotocol) {
+template <typename Stream>
+void WebSocketSession<Stream>::Run(beast::http::request<beast::http::string_body> req,
+                                   std::string subprotocol) {
   const auto& cfg = ctx_.config;
   // Beast pings when the peer is idle for half the timeout and drops it after the whole timeout.
   websocket::stream_base::timeout t{};
@@ -46,10 +53,11 @@ void WebSocketSession::Run(beast::http::request<beast::http::string_body> req, s
     // Browsers fail the handshake unless one protocol they offered is selected.
     if (!subprotocol.empty()) res.set(beast::http::field::sec_websocket_protocol, subprotocol);
   }));
-  ws_.async_accept(req, [self = shared_from_this()](beast::error_code ec) { self->OnAccept(ec); });
+  ws_.async_accept(req, [self = this->shared_from_this()](beast::error_code ec) { self->OnAccept(ec); });
 }
 
-void WebSocketSession::OnAccept(beast::error_code ec) {
+template <typename Stream>
+void WebSocketSession<Stream>::OnAccept(beast::error_code ec) {
   if (ec) {
     log::Debug("websocket accept failed", {{"error", ec.message()}});
     ctx_.sessions.Release(identity_.user);
@@ -57,52 +65,30 @@ void WebSocketSession::OnAccept(beast::error_code ec) {
   }
   ctx_.connections.Add(1);
   ctx_.connects.Inc();
-  ctx_.sessions.Add(identity_.connection_id, identity_.user, weak_from_this());
-  std::weak_ptr<WebSocketSession> weak = weak_from_this();
-  auto executor = ws_.get_executor();
-  ChatConnection::Post post = [weak, executor](std::function<void()> fn) {
-    asio::post(executor, [weak, fn = std::move(fn)] {
-      if (auto self = weak.lock(); self && !self->finished_) fn();
-    });
-  };
-  ChatConnection::PostAfter post_after = [weak, executor](std::chrono::milliseconds delay,
-                                                          std::function<void()> fn) {
-    // Rare (a failed gap fetch): a timer of its own, alive until it fires.
-    auto timer = std::make_shared<asio::steady_timer>(executor, delay);
-    timer->async_wait([weak, timer, fn = std::move(fn)](beast::error_code ec) {
-      if (ec) return;
-      if (auto self = weak.lock(); self && !self->finished_) fn();
-    });
-  };
+  ctx_.sessions.Add(identity_.connection_id, identity_.user, this->weak_from_this());
+  std::weak_ptr<WebSocketSession> weak = this->weak_from_this();
   ChatConnection::Send send = [this](std::shared_ptr<const std::string> frame) { Send(std::move(frame)); };
-  ConnectionLimits limits;
-  limits.text_max_bytes = static_cast<size_t>(ctx_.config.text_limit_bytes);
-  limits.heartbeat_seconds = static_cast<uint32_t>(ctx_.config.heartbeat_seconds);
-  limits.send_rate_per_second = static_cast<double>(ctx_.config.send_rate_per_second);
-  limits.send_burst = static_cast<double>(ctx_.config.send_burst);
-  limits.max_rooms = static_cast<size_t>(ctx_.config.max_rooms_per_connection);
-  limits.replay_max = static_cast<uint32_t>(ctx_.config.resume_replay_max);
-  limits.refetch_after = std::chrono::milliseconds(ctx_.config.gap_refetch_ms);
-  limits.flood_close_after = static_cast<uint32_t>(ctx_.config.flood_close_after);
-  limits.replay_max_bytes = static_cast<size_t>(ctx_.config.outbound_queue_bytes / 2);
   ChatConnection::CloseFn close = [this](uint16_t code, std::string reason) {
     Close(static_cast<websocket::close_code>(code), std::move(reason));
   };
   chat_ = std::make_unique<ChatConnection>(
-      identity_, limits, ctx_.messages, ctx_.presence, ctx_.fanout, ctx_.connection_metrics,
-      ChatConnection::Io{std::move(post), std::move(post_after), std::move(send), std::move(close),
-                         std::weak_ptr<RoomMember>(shared_from_this())});
+      identity_, ConnectionLimitsFrom(ctx_.config), ctx_.messages, ctx_.presence, ctx_.fanout,
+      ctx_.connection_metrics,
+      ChatConnection::Io{PostTo(weak, ws_.get_executor()), PostAfterTo(weak, ws_.get_executor()),
+                         std::move(send), std::move(close), std::weak_ptr<RoomMember>(weak)});
   log::Info("connection opened", {{"conn", identity_.connection_id}, {"user", identity_.user}});
   chat_->Start();
   DoRead();
 }
 
-void WebSocketSession::DoRead() {
+template <typename Stream>
+void WebSocketSession<Stream>::DoRead() {
   ws_.async_read(buffer_,
-                 [self = shared_from_this()](beast::error_code ec, size_t n) { self->OnRead(ec, n); });
+                 [self = this->shared_from_this()](beast::error_code ec, size_t n) { self->OnRead(ec, n); });
 }
 
-void WebSocketSession::OnRead(beast::error_code ec, size_t) {
+template <typename Stream>
+void WebSocketSession<Stream>::OnRead(beast::error_code ec, size_t) {
   if (ec) {
     // Beast has already answered protocol violations with their close codes: 1009 for a message past
     // read_message_max, 1007 for invalid UTF-8 in a text message, 1002 for other protocol errors.
@@ -119,13 +105,15 @@ void WebSocketSession::OnRead(beast::error_code ec, size_t) {
   if (!finished_) DoRead();
 }
 
-void WebSocketSession::Deliver(std::shared_ptr<const Delivery> delivery) {
-  asio::post(ws_.get_executor(), [self = shared_from_this(), delivery = std::move(delivery)] {
+template <typename Stream>
+void WebSocketSession<Stream>::Deliver(std::shared_ptr<const Delivery> delivery) {
+  asio::post(ws_.get_executor(), [self = this->shared_from_this(), delivery = std::move(delivery)] {
     if (self->chat_ && !self->finished_) self->chat_->OnDelivery(*delivery);
   });
 }
 
-void WebSocketSession::Send(std::shared_ptr<const std::string> frame) {
+template <typename Stream>
+void WebSocketSession<Stream>::Send(std::shared_ptr<const std::string> frame) {
   if (closing_ || finished_) return;
   queued_bytes_ += frame->size();
   if (queued_bytes_ > static_cast<size_t>(ctx_.config.outbound_queue_bytes)) {
@@ -141,16 +129,17 @@ void WebSocketSession::Send(std::shared_ptr<const std::string> frame) {
   DoWrite();
 }
 
-void WebSocketSession::DoWrite() {
+template <typename Stream>
+void WebSocketSession<Stream>::DoWrite() {
   ws_.text(true);
   // The handler holds the frame: Finish may clear the queue while the write is in flight.
   const auto& frame = queue_.front();
-  ws_.async_write(asio::buffer(*frame), [self = shared_from_this(), frame](beast::error_code ec, size_t n) {
-    self->OnWrite(ec, n);
-  });
+  ws_.async_write(asio::buffer(*frame), [self = this->shared_from_this(), frame](
+                                            beast::error_code ec, size_t n) { self->OnWrite(ec, n); });
 }
 
-void WebSocketSession::OnWrite(beast::error_code ec, size_t) {
+template <typename Stream>
+void WebSocketSession<Stream>::OnWrite(beast::error_code ec, size_t) {
   if (ec) return Finish("write failed: " + ec.message());
   if (finished_) return;
   ctx_.frames_out.Inc();
@@ -159,36 +148,22 @@ void WebSocketSession::OnWrite(beast::error_code ec, size_t) {
   if (!queue_.empty()) return DoWrite();
   if (closing_ && !finished_) {
     // Flushed; now the close handshake.
-    ws_.async_close(close_reason_,
-                    [self = shared_from_this()](beast::error_code) { self->Finish("closed by server"); });
+    ws_.async_close(close_reason_, [self = this->shared_from_this()](beast::error_code) {
+      self->Finish("closed by server");
+    });
   }
 }
 
-void WebSocketSession::CloseFromAnyThread(websocket::close_code code, std::string reason) {
-  asio::post(ws_.get_executor(), [self = shared_from_this(), code, reason = std::move(reason)]() mutable {
-    self->Close(code, std::move(reason));
-  });
+template <typename Stream>
+void WebSocketSession<Stream>::CloseFromAnyThread(uint16_t code, std::string reason) {
+  asio::post(ws_.get_executor(),
+             [self = this->shared_from_this(), code, reason = std::move(reason)]() mutable {
+               self->Close(static_cast<websocket::close_code>(code), std::move(reason));
+             });
 }
 
-std::string_view WebSocketSession::DisconnectReason(std::string_view reason) const {
-  if (closing_) {
-    switch (static_cast<uint16_t>(close_reason_.code)) {
-      case 1013:
-        return "slow_consumer";
-      case 1008:
-        return "flooding";
-      case 4003:
-        return "kicked";
-      case 1001:
-        return "shutdown";
-      default:
-        return "server";
-    }
-  }
-  return reason == "client closed" ? std::string_view("client") : std::string_view("error");
-}
-
-void WebSocketSession::Close(websocket::close_code code, std::string reason) {
+template <typename Stream>
+void WebSocketSession<Stream>::Close(websocket::close_code code, std::string reason) {
   if (closing_ || finished_) return;
   closing_ = true;
   close_reason_ = websocket::close_reason(code, reason);
@@ -202,23 +177,28 @@ void WebSocketSession::Close(websocket::close_code code, std::string reason) {
       }
       return;  // OnWrite sends the close when the in-flight write completes
     }
-    ws_.async_close(close_reason_,
-                    [self = shared_from_this()](beast::error_code) { self->Finish("closed by server"); });
+    ws_.async_close(close_reason_, [self = this->shared_from_this()](beast::error_code) {
+      self->Finish("closed by server");
+    });
   }
 }
 
-void WebSocketSession::Finish(std::string_view reason) {
+template <typename Stream>
+void WebSocketSession<Stream>::Finish(std::string_view reason) {
   if (finished_) return;
   finished_ = true;
   if (chat_) {
     chat_->Close();
     ctx_.connections.Add(-1);
-    ctx_.Disconnects(DisconnectReason(reason)).Inc();
+    ctx_.Disconnects(DisconnectLabel(closing_, static_cast<uint16_t>(close_reason_.code), reason)).Inc();
     ctx_.sessions.Remove(identity_.connection_id, identity_.user);
     log::Info("connection closed", {{"conn", identity_.connection_id}, {"reason", reason}});
   }
   queue_.clear();
   queued_bytes_ = 0;
 }
+
+template class WebSocketSession<beast::tcp_stream>;
+template class WebSocketSession<beast::ssl_stream<beast::tcp_stream>>;
 
 }  // namespace chat::gateway

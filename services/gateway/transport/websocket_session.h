@@ -1,10 +1,10 @@
 #pragma once
-// One WebSocket connection: owns its socket, its read loop and its outbound queue, and drives a
+// One WebSocket connection: owns its stream, its read loop and its outbound queue, and drives a
 // ChatConnection. Lives on one io_context thread (each io_context runs on one thread), so only that
-// thread touches the queue; other threads reach it through Deliver and Post, which post to it.
-// One write in flight; the queue is bounded in bytes, past the bound the client is closed with 1013.
+// thread touches the queue; other threads reach it through Deliver and the *FromAnyThread methods,
+// which post to it. One write in flight; the queue is bounded in bytes, past the bound the client is
+// closed with 1013. `Stream` is beast::tcp_stream, or beast::ssl_stream of one when TLS is on.
 
-#include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket.hpp>
@@ -13,29 +13,26 @@
 #include <string>
 
 #include "domain/chat_connection.h"
-#include "domain/room_registry.h"
+#include "transport/client_session.h"
 
 namespace chat::gateway {
 
 class GatewayContext;
 
-class WebSocketSession : public RoomMember, public std::enable_shared_from_this<WebSocketSession> {
+template <typename Stream>
+class WebSocketSession : public ClientSession, public std::enable_shared_from_this<WebSocketSession<Stream>> {
  public:
-  WebSocketSession(boost::asio::ip::tcp::socket socket, GatewayContext& ctx, ConnectionIdentity identity);
+  WebSocketSession(Stream stream, GatewayContext& ctx, ConnectionIdentity identity);
   ~WebSocketSession() override;
 
   // Completes the upgrade of `req` (already authenticated), answering with `subprotocol` if not empty,
   // then starts reading.
   void Run(boost::beast::http::request<boost::beast::http::string_body> req, std::string subprotocol);
   void Deliver(std::shared_ptr<const Delivery> delivery) override;
-  // Joins a room as if the client had asked (a DM opened by someone else): an unprompted `joined`
-  // follows; thread-safe.
-  void JoinFromAnyThread(std::string room);
-  // A frame for this connection alone, outside any room (notices); thread-safe.
-  void DeliverRaw(std::shared_ptr<const std::string> frame);
-  // Closes with a close code (1001 on shutdown); thread-safe.
-  void CloseFromAnyThread(boost::beast::websocket::close_code code, std::string reason);
-  const std::string& user() const { return identity_.user; }
+  void JoinFromAnyThread(std::string room) override;
+  void DeliverRaw(std::shared_ptr<const std::string> frame) override;
+  void CloseFromAnyThread(uint16_t code, std::string reason) override;
+  bool finished() const { return finished_; }
 
  private:
   void OnAccept(boost::beast::error_code ec);
@@ -46,10 +43,8 @@ class WebSocketSession : public RoomMember, public std::enable_shared_from_this<
   void OnWrite(boost::beast::error_code ec, size_t bytes);
   void Close(boost::beast::websocket::close_code code, std::string reason);
   void Finish(std::string_view reason);
-  // The label of chat_disconnects_total: client, error, slow_consumer, flooding, kicked, shutdown, server.
-  std::string_view DisconnectReason(std::string_view reason) const;
 
-  boost::beast::websocket::stream<boost::beast::tcp_stream> ws_;
+  boost::beast::websocket::stream<Stream> ws_;
   boost::beast::flat_buffer buffer_;
   GatewayContext& ctx_;
   std::unique_ptr<ChatConnection> chat_;

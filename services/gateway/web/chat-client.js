@@ -563,12 +563,14 @@ function norm(m) {
 /**
  * The fallback when WebSocket cannot connect (a proxy that blocks upgrades), shaped like a WebSocket
  * for ChatClient (pass it as options.fallback; it is tried after two WebSocket attempts that never
- * opened). Server frames arrive over SSE: GET /api/events?token=T&room=R1&after=S1&room=R2&after= (one
- * after per room: replay after that seq, empty = a plain join), each event's data one ServerFrame as over
- * WebSocket, welcome first, then joined/resumed per room. Client frames go out as REST calls with
- * Authorization: Bearer T: send = POST /api/rooms/R/messages {clientId, text} -> {"ack":{…}};
- * history = GET /api/rooms/R/messages?beforeSeq=S&limit=N -> {"history":{…}}; failures answer
- * {"error":{…}}. A join reopens the stream with every room and the last seq seen in each.
+ * opened). Server frames arrive over SSE: GET /api/events?token=T&room=R1&after=S1&ref=N1&room=R2&after=&ref=
+ * (per room: replay after that seq, empty = a plain join; the ref of the join waiting for its answer),
+ * each event's data one ServerFrame as over WebSocket, welcome first, then joined/resumed per room; a
+ * last `close` event carries the close code a WebSocket would get (4003 kicked, 1001 shutdown). Client
+ * frames go out as REST calls with Authorization: Bearer T: send = POST /api/rooms/R/messages
+ * {clientId, text} -> {"ack":{…}}; history = GET /api/rooms/R/messages?beforeSeq=S&limit=N ->
+ * {"history":{…}}; failures answer {"error":{…}}. A join reopens the stream with every room and the
+ * last seq seen in each.
  */
 export class SseSocket {
   constructor(wsUrl, token) {
@@ -583,9 +585,18 @@ export class SseSocket {
   _open() {
     this.es?.close();
     const q = new URLSearchParams({ token: this.token });
-    for (const [room, seq] of this.after) q.append('room', room), q.append('after', seq);
+    for (const [room, seq] of this.after) q.append('room', room), q.append('after', seq), q.append('ref', this.refs.get(room) ?? '');
     const es = (this.es = new EventSource(`${this.base}/api/events?${q}`));
     es.onopen = () => this.readyState || ((this.readyState = 1), this.onopen?.());
+    es.addEventListener('close', (ev) => {
+      let code = 1006;
+      try {
+        code = JSON.parse(ev.data).code;
+      } catch {
+        /* keep 1006 */
+      }
+      this.close(code);
+    });
     es.onmessage = (ev) => {
       try {
         this._in(JSON.parse(ev.data));
@@ -606,6 +617,10 @@ export class SseSocket {
       if (!this.refs.has(j.room)) return; // a room we had: the reopen is not news
       f.ref = this.refs.get(j.room);
       this.refs.delete(j.room);
+    }
+    if (f.error && f.ref != null) {
+      // A join or resume that was refused: stop asking for that room on every reopen.
+      for (const [room, ref] of this.refs) if (ref === f.ref) this.refs.delete(room), this.after.delete(room);
     }
     if (f.message) this.after.set(f.message.room, f.message.seq);
     this.onmessage?.({ data: JSON.stringify(f) });
@@ -633,11 +648,11 @@ export class SseSocket {
     res.then((r) => r.json()).then(reply, () => reply({ error: { code: 'unavailable', message: 'network error' } }));
   }
 
-  close() {
+  close(code = 1006) {
     if (this.readyState > 1) return;
     this.readyState = 3;
     this.es?.close();
     clearTimeout(this.t);
-    this.onclose?.({ code: 1006 });
+    this.onclose?.({ code });
   }
 }

@@ -63,10 +63,11 @@ export class ChatClient {
    * Opens a connection and waits for the server's `welcome`. Rejects with err.statusCode set when the
    * server answered the upgrade with plain HTTP (e.g. 401).
    */
-  static connect(url, token, { name, timeoutMs = DEFAULT_TIMEOUT_MS, useHeader = false } = {}) {
+  static connect(url, token, { name, timeoutMs = DEFAULT_TIMEOUT_MS, useHeader = false, ca } = {}) {
     const target = useHeader || !token ? url : `${url}${url.includes('?') ? '&' : '?'}token=${encodeURIComponent(token)}`;
     const headers = useHeader && token ? { Authorization: `Bearer ${token}` } : {};
-    const ws = new WebSocket(target, { headers, maxPayload: 64 * 1024 * 1024, handshakeTimeout: timeoutMs });
+    // `ca`: the PEM certificate to trust for a wss:// URL.
+    const ws = new WebSocket(target, { headers, maxPayload: 64 * 1024 * 1024, handshakeTimeout: timeoutMs, ...(ca ? { ca } : {}) });
     const client = new ChatClient(ws, name ?? url);
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {

@@ -17,6 +17,7 @@
 import { spawn, execFile, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -73,9 +74,11 @@ export async function freePort() {
 
 // ---- probes --------------------------------------------------------------------------------------
 
-export function httpGet(port, urlPath, { timeoutMs = 5000, headers = {}, method = 'GET', body } = {}) {
+/** One HTTP request; `ca` (a PEM string) makes it HTTPS, trusting that certificate. */
+export function httpGet(port, urlPath, { timeoutMs = 5000, headers = {}, method = 'GET', body, ca } = {}) {
   return new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port, path: urlPath, method, headers, timeout: timeoutMs }, (res) => {
+    const opts = { host: '127.0.0.1', port, path: urlPath, method, headers, timeout: timeoutMs, ...(ca ? { ca } : {}) };
+    const req = (ca ? https : http).request(opts, (res) => {
       let text = '';
       res.setEncoding('utf8');
       res.on('data', (d) => (text += d));
@@ -445,7 +448,7 @@ export class Stack {
     else if (name === 'presence') port = this.ports.presenceMetrics;
     else port = this.gateways.find((g) => g.name === name)?.httpPort;
     if (!port) throw new Error(`no metrics port for ${name}`);
-    const r = await httpGet(port, '/metrics');
+    const r = await httpGet(port, '/metrics', { ca: this.gateways.find((g) => g.name === name)?.ca });
     if (r.status !== 200) throw new Error(`GET /metrics of ${name}: HTTP ${r.status}`);
     return r.body;
   }
@@ -540,15 +543,18 @@ export async function addGateway(stack, env = {}) {
   const base = stack.proc('gateway-0').env;
   const index = stack.gateways.length;
   const g = { name: `gateway-${index}`, index, httpPort: await freePort(), grpcPort: await freePort() };
-  g.wsUrl = `ws://127.0.0.1:${g.httpPort}/ws`;
-  g.httpUrl = `http://127.0.0.1:${g.httpPort}`;
+  // With TLS_CERT_FILE the replica speaks only https/wss; g.ca is the certificate to trust.
+  const ca = env.TLS_CERT_FILE ? fs.readFileSync(env.TLS_CERT_FILE, 'utf8') : undefined;
+  g.ca = ca;
+  g.wsUrl = `${ca ? 'wss' : 'ws'}://127.0.0.1:${g.httpPort}/ws`;
+  g.httpUrl = `${ca ? 'https' : 'http'}://127.0.0.1:${g.httpPort}`;
   stack._add(g.name, 'chat-gateway', {
     ...base,
     GATEWAY_HTTP_ADDR: `127.0.0.1:${g.httpPort}`,
     GATEWAY_GRPC_ADDR: `127.0.0.1:${g.grpcPort}`,
     GATEWAY_ID: g.name,
     ...env,
-  }, async () => (await httpGet(g.httpPort, '/readyz', { timeoutMs: 2000 })).status === 200);
+  }, async () => (await httpGet(g.httpPort, '/readyz', { timeoutMs: 2000, ca })).status === 200);
   stack.gateways.push(g);
   await stack.startProc(g.name);
   return g;

@@ -1,0 +1,25 @@
+#pragma once
+// What the gateway's control paths (kick, broadcast, invites, shutdown) need of a client's session,
+// whatever carries it: WebSocket, over TLS or not, or the SSE fallback. Every method is thread-safe.
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "domain/room_registry.h"
+
+namespace chat::gateway {
+
+class ClientSession : public RoomMember {
+ public:
+  // Joins a room as if the client had asked (a DM opened by someone else): an unprompted `joined`
+  // follows.
+  virtual void JoinFromAnyThread(std::string room) = 0;
+  // A frame for this connection alone, outside any room (notices, broadcasts).
+  virtual void DeliverRaw(std::shared_ptr<const std::string> frame) = 0;
+  // Closes with a WebSocket close code (1001 on shutdown, 4003 kicked); the SSE fallback sends the
+  // code in a last `close` event.
+  virtual void CloseFromAnyThread(uint16_t code, std::string reason) = 0;
+};
+
+}  // namespace chat::gateway
