@@ -52,7 +52,7 @@ test('SSE follows a room and REST sends into it, across replicas, with the WebSo
   assert.equal(r1.status, 200, r1.text);
   assert.equal(Number(r1.json.ack.seq), Number(a1.seq) + 1);
   assert.equal(r1.json.ack.duplicate, false);
-  await alice.waitFor((f) => f.message?.text === 'hello from rest', 'rest message at alice');
+  await alice.waitFor((f) => f.message?.text === 'hello from rest', undefined, 'rest message at alice');
   await sse.waitFor((e) => e.frame?.message?.text === 'hello from rest', 'own message over sse');
   // The same clientId again: the first message back, nothing new stored or delivered.
   const r2 = await rest(G0, carolToken, 'POST', 'general', { body: { clientId, text: 'hello from rest' } });

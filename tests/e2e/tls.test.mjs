@@ -63,12 +63,12 @@ test('wss and ws clients on a TLS and a plain replica chat through Redis; SSE an
   await sse.waitFor((e) => e.frame?.joined, 'joined over https');
 
   await alice.call({ send: { room: 'general', clientId: crypto.randomUUID(), text: 'over wss' } }, 'ack');
-  await bob.waitFor((f) => f.message?.text === 'over wss', 'wss -> ws');
+  await bob.waitFor((f) => f.message?.text === 'over wss', undefined, 'wss -> ws');
   await bob.call({ send: { room: 'general', clientId: crypto.randomUUID(), text: 'over ws' } }, 'ack');
-  await alice.waitFor((f) => f.message?.text === 'over ws', 'ws -> wss');
+  await alice.waitFor((f) => f.message?.text === 'over ws', undefined, 'ws -> wss');
   const r = await rest(secure, stack.token('carol'), 'POST', 'general', { body: { clientId: crypto.randomUUID(), text: 'over https' } });
   assert.equal(r.status, 200, r.text);
-  await alice.waitFor((f) => f.message?.text === 'over https', 'https REST -> wss');
+  await alice.waitFor((f) => f.message?.text === 'over https', undefined, 'https REST -> wss');
   await sse.waitFor((e) => e.frame?.message?.text === 'over ws', 'ws -> SSE over https');
 
   // Upgrades keep the same rules over TLS: no token, no socket.
