@@ -3,6 +3,7 @@
 #   scripts/build.sh [release|asan|fuzz|all]    default: release
 #     release -> build/release (RelWithDebInfo)
 #     asan    -> build/asan    (RelWithDebInfo, -DCHAT_SANITIZE=ON: AddressSanitizer + UBSan)
+#     (release also builds bench/'s load generator, chat-loadgen)
 # Binaries land in build/<kind>/bin/. Env: JOBS (default 2), CCACHE_DIR (default ~/.ccache),
 # CMAKE_ARGS (extra configure arguments).
 set -euo pipefail
@@ -41,14 +42,15 @@ build_one() {
 }
 
 if [[ "$kind" == release || "$kind" == all ]]; then build_one release; fi
-if [[ "$kind" == asan || "$kind" == all ]]; then build_one asan -DCHAT_SANITIZE=ON; fi
+# The benchmark load generator (bench/) is built in release only: it measures, it is not tested.
+if [[ "$kind" == asan || "$kind" == all ]]; then build_one asan -DCHAT_SANITIZE=ON -DCHAT_BUILD_BENCH=OFF; fi
 if [[ "$kind" == fuzz || "$kind" == all ]]; then
   # The libFuzzer target needs clang; only the fuzzer and what it links are built.
   t0=$SECONDS
   echo "== build fuzz (build/fuzz)" >&2
   if [[ ! -f build/fuzz/CMakeCache.txt ]]; then
     CC=clang CXX=clang++ cmake -S . -B build/fuzz "${generator[@]}" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-      "${launcher[@]}" -DCHAT_FUZZ=ON -DCHAT_BUILD_TESTS=OFF
+      "${launcher[@]}" -DCHAT_FUZZ=ON -DCHAT_BUILD_TESTS=OFF -DCHAT_BUILD_BENCH=OFF
   fi
   cmake --build build/fuzz -j"$jobs" --target frame_fuzzer
   echo "== built fuzz in $((SECONDS - t0)) s" >&2
