@@ -183,6 +183,7 @@ int main() {
   subscriber.SetOnSubscribed(
       [&hub](const std::string& channel, bool again) { hub.OnSubscribed(channel, again); });
   hub.Attach(&subscriber);
+  hub.SetLanes(context_ptrs);
 
   GatewayContext ctx(cfg, metrics, messages, presence, hub, rooms, jwt);
   control = std::make_unique<ControlListener>(ctx, metrics);

@@ -5,6 +5,7 @@
 #include <google/protobuf/util/json_util.h>
 #include <gtest/gtest.h>
 
+#include "absl/strings/str_cat.h"
 #include "gateway/recording_messages.h"
 
 namespace chat::gateway {
@@ -279,15 +280,26 @@ TEST_F(ChatConnectionTest, TypingNeedsTheRoomAndGoesToPresence) {
   EXPECT_EQ(frames_.size(), frames);  // no answer when it worked
 }
 
-TEST_F(ChatConnectionTest, StoredMessageClearsTyping) {
+TEST_F(ChatConnectionTest, StoredMessageClearsTypingOnlyAfterTyping) {
   JoinGeneral();
-  conn_->OnText(R"({"ref":2,"send":{"room":"general","clientId":"c1","text":"hello"}})");
-  GatewayReply r;
-  r.mutable_sent()->mutable_message()->set_room("general");
-  r.mutable_sent()->mutable_message()->set_seq(8);
-  messages_.Answer(messages_.requests.size() - 1, r);
+  auto send = [&](int seq) {
+    conn_->OnText(
+        absl::StrCat(R"({"ref":2,"send":{"room":"general","clientId":"c)", seq, R"(","text":"hi"}})"));
+    GatewayReply r;
+    r.mutable_sent()->mutable_message()->set_room("general");
+    r.mutable_sent()->mutable_message()->set_seq(seq);
+    messages_.Answer(messages_.requests.size() - 1, r);
+  };
+  size_t before = presence_.requests.size();
+  send(8);
+  EXPECT_EQ(presence_.requests.size(), before) << "nothing to clear: no presence call per message";
+  conn_->OnText(R"({"typing":{"room":"general","active":true}})");
+  send(9);
   ASSERT_TRUE(presence_.requests.back().has_typing());
   EXPECT_TRUE(presence_.requests.back().typing().clear());
+  before = presence_.requests.size();
+  send(10);
+  EXPECT_EQ(presence_.requests.size(), before) << "cleared once";
 }
 
 TEST_F(ChatConnectionTest, PresenceQueryIsAnswered) {

@@ -33,6 +33,23 @@ TEST(SeqOrderer, InOrderPassesAndDuplicatesDrop) {
   EXPECT_EQ(o.duplicates(), 2u);
 }
 
+TEST(SeqOrderer, TakeNextIsTheFastPathOnly) {
+  SeqOrderer::Options opts;  // a connection's: waits for Start
+  SeqOrderer o(opts);
+  EXPECT_FALSE(o.TakeNext(1)) << "not started";
+  o.Start(4, t0);
+  EXPECT_TRUE(o.TakeNext(5));
+  EXPECT_EQ(o.last(), 5);
+  EXPECT_FALSE(o.TakeNext(5)) << "a duplicate is not taken";
+  EXPECT_FALSE(o.TakeNext(7)) << "past a gap is not taken";
+  EXPECT_EQ(o.last(), 5) << "and changes nothing";
+  auto held = o.OnLive(F(7), t0);  // held, with a fetch of 6
+  ASSERT_TRUE(held.fetch.has_value());
+  EXPECT_FALSE(o.TakeNext(6)) << "while frames are held, OnLive must order them";
+  EXPECT_EQ(Seqs(o.OnLive(F(6), t0)), (std::vector<int64_t>{6, 7}));
+  EXPECT_TRUE(o.TakeNext(8));
+}
+
 TEST(SeqOrderer, GapIsHeldAndFetched) {
   SeqOrderer o(RoomOptions());
   o.OnLive(F(1), t0);

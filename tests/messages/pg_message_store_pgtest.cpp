@@ -53,6 +53,32 @@ TEST_F(PgMessageStoreTest, SeqsStartAtOneAndFollowArrivalOrder) {
   EXPECT_EQ(info->last_seq(), 3);
 }
 
+TEST_F(PgMessageStoreTest, AnyTextIsStoredUnchanged) {
+  // The batch goes to the server as text[] literals: quoting must not change a byte.
+  std::vector<std::string> texts = {R"(quote " and backslash \ and \")",
+                                    "{braces},commas, spaces ",
+                                    "NULL",
+                                    "",
+                                    "日本語 ✓ emoji 🎉",
+                                    "line\nbreak\ttab"};
+  std::vector<NewMessage> batch;
+  for (size_t i = 0; i < texts.size(); ++i)
+    batch.push_back({room_, "alice", "t" + std::to_string(i), texts[i]});
+  auto out = Append(batch);
+  ASSERT_EQ(out.size(), texts.size());
+  for (size_t i = 0; i < texts.size(); ++i) {
+    ASSERT_TRUE(out[i].ok()) << out[i].status();
+    EXPECT_EQ(out[i]->message.text(), texts[i]);
+  }
+  chat::v1::HistoryRequest req;
+  req.set_room(room_);
+  req.set_limit(50);
+  auto page = store_->History(req);
+  ASSERT_TRUE(page.ok()) << page.status();
+  ASSERT_EQ(page->messages_size(), static_cast<int>(texts.size()));
+  for (size_t i = 0; i < texts.size(); ++i) EXPECT_EQ(page->messages(static_cast<int>(i)).text(), texts[i]);
+}
+
 TEST_F(PgMessageStoreTest, RepeatedClientIdReturnsTheFirstMessage) {
   auto first = Append({{room_, "alice", "dup-1", "original"}});
   ASSERT_TRUE(first[0].ok());

@@ -385,6 +385,10 @@ void ChatConnection::OnDelivery(const Delivery& d) {
     if (it->second.state == RoomState::kJoined) send_(d.bytes);
     return;
   }
+  if (it->second.order.TakeNext(d.seq)) {
+    metrics_.FrameOut(ServerFrame::kMessage).Inc();
+    return send_(d.bytes);
+  }
   uint64_t dups = it->second.order.duplicates();
   auto step = it->second.order.OnLive(SeqFrame{d.seq, d.bytes}, SeqOrderer::Clock::now());
   if (it->second.order.duplicates() != dups) metrics_.duplicates_dropped.Inc();
@@ -508,6 +512,7 @@ void ChatConnection::HandleTyping(std::optional<uint32_t> ref, const chat::v1::S
   *t->mutable_conn() = Ref();
   t->set_room(typing.room());
   t->set_active(typing.active());
+  rooms_.find(typing.room())->second.typing = typing.active();
   // Presence throttles and publishes; typing is best effort, so there is no answer unless it fails.
   presence_.Call(std::move(req), [this, post = post_, ref](absl::StatusOr<chat::v1::PresenceReply> r) {
     absl::Status st = Outcome(r);
@@ -517,6 +522,10 @@ void ChatConnection::HandleTyping(std::optional<uint32_t> ref, const chat::v1::S
 }
 
 void ChatConnection::ClearTyping(const std::string& room) {
+  // Only a connection that typed has anything to clear: no presence call per message otherwise.
+  auto it = rooms_.find(room);
+  if (it == rooms_.end() || !it->second.typing) return;
+  it->second.typing = false;
   chat::v1::PresenceRequest req;
   auto* t = req.mutable_typing();
   *t->mutable_conn() = Ref();

@@ -110,6 +110,8 @@ class ChatConnection {
   struct Room {
     RoomState state = RoomState::kJoining;
     SeqOrderer order;
+    // This connection said it was typing here and has not cleared it: a send clears it at presence.
+    bool typing = false;
   };
 
   void Reply(std::optional<uint32_t> ref, chat::v1::ServerFrame frame);

@@ -19,10 +19,21 @@ struct Delivery {
 };
 
 // A connection as fan-out sees it. Deliver is thread-safe and never blocks (it queues).
+//
+// A member that lives on one of the gateway's io threads also names it (its lane): fan-out then hands
+// each lane one batch with every local member of the room on it, and the lane's thread calls
+// DeliverOnLane for each, instead of one cross-thread post (and wake-up) per member and message.
 class RoomMember {
  public:
+  static constexpr size_t kNoLane = static_cast<size_t>(-1);
+
   virtual ~RoomMember() = default;
   virtual void Deliver(std::shared_ptr<const Delivery> delivery) = 0;
+  virtual size_t lane() const { return kNoLane; }
+  // Runs on the member's lane thread only.
+  virtual void DeliverOnLane(const Delivery& delivery) {
+    Deliver(std::make_shared<const Delivery>(delivery));
+  }
 };
 
 class RoomRegistry {

@@ -14,6 +14,13 @@ SeqOrderer::Step SeqOrderer::Start(int64_t last, Clock::time_point now) {
   return step;
 }
 
+bool SeqOrderer::TakeNext(int64_t seq) {
+  if (!started_ || seq != last_ + 1 || !held_.empty()) return false;
+  last_ = seq;
+  highest_seen_ = std::max(highest_seen_, seq);
+  return true;
+}
+
 SeqOrderer::Step SeqOrderer::OnLive(SeqFrame frame, Clock::time_point now) {
   Step step;
   if (!started_ && options_.start_on_first_frame) {

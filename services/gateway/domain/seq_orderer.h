@@ -55,6 +55,9 @@ class SeqOrderer {
   uint64_t duplicates() const { return duplicates_; }
 
   Step OnLive(SeqFrame frame, Clock::time_point now);
+  // The common case of OnLive without its allocations: when `seq` is the next one and nothing is held,
+  // records it as delivered and returns true (the caller delivers it); otherwise changes nothing.
+  bool TakeNext(int64_t seq);
   // The answer to the last fetch: consecutive frames after the asked seq (possibly fewer than asked).
   Step OnFetched(std::vector<SeqFrame> frames, Clock::time_point now);
   void OnFetchFailed(Clock::time_point now);

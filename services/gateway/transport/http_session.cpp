@@ -105,8 +105,8 @@ std::optional<std::string> RestMessagesRoom(std::string_view path) {
 }
 
 template <typename Stream>
-HttpSession<Stream>::HttpSession(Stream stream, GatewayContext& ctx, const StaticFiles& files)
-    : stream_(std::move(stream)), ctx_(ctx), files_(files) {}
+HttpSession<Stream>::HttpSession(Stream stream, GatewayContext& ctx, const StaticFiles& files, size_t lane)
+    : stream_(std::move(stream)), ctx_(ctx), files_(files), lane_(lane) {}
 
 template <typename Stream>
 void HttpSession<Stream>::Run() {
@@ -220,7 +220,7 @@ void HttpSession<Stream>::Upgrade() {
   if (!id) return;
   auto protocols = req_[http::field::sec_websocket_protocol];
   auto offer = ParseSubprotocols(std::string_view(protocols.data(), protocols.size()));
-  auto session = std::make_shared<WebSocketSession<Stream>>(std::move(stream_), ctx_, std::move(*id));
+  auto session = std::make_shared<WebSocketSession<Stream>>(std::move(stream_), ctx_, std::move(*id), lane_);
   session->Run(std::move(req_), offer.selected);
 }
 
@@ -270,7 +270,8 @@ void HttpSession<Stream>::OpenEvents() {
   }
   auto id = Admit(req_, true);
   if (!id) return;
-  std::make_shared<SseSession<Stream>>(std::move(stream_), ctx_, std::move(*id), std::move(starts))->Run();
+  std::make_shared<SseSession<Stream>>(std::move(stream_), ctx_, std::move(*id), std::move(starts), lane_)
+      ->Run();
 }
 
 template <typename Stream>

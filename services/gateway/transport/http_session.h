@@ -24,7 +24,8 @@ class StaticFiles;
 template <typename Stream>
 class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
  public:
-  HttpSession(Stream stream, GatewayContext& ctx, const StaticFiles& files);
+  // `lane`: the index of the io_context it runs on (for RoomMember::lane).
+  HttpSession(Stream stream, GatewayContext& ctx, const StaticFiles& files, size_t lane);
   void Run();
 
  private:
@@ -49,6 +50,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
   Request req_;  // the request being answered asynchronously (REST)
   GatewayContext& ctx_;
   const StaticFiles& files_;
+  size_t lane_;
 };
 
 // The token of a request: `?token=` in the target, else `Authorization: Bearer`.

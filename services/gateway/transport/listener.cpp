@@ -59,27 +59,28 @@ void Listener::Stop() {
 }
 
 void Listener::DoAccept() {
-  asio::io_context& target = *contexts_[next_++ % contexts_.size()];
-  acceptor_.async_accept(target,
-                         [self = shared_from_this()](boost::system::error_code ec, tcp::socket socket) {
-                           if (ec == asio::error::operation_aborted || !self->acceptor_.is_open()) return;
-                           if (!ec) {
-                             socket.set_option(tcp::no_delay(true), ec);
-                             if (self->tls_) {
-                               using TlsStream = boost::beast::ssl_stream<boost::beast::tcp_stream>;
-                               std::make_shared<HttpSession<TlsStream>>(
-                                   TlsStream(std::move(socket), *self->tls_), self->ctx_, self->files_)
-                                   ->Run();
-                             } else {
-                               std::make_shared<HttpSession<boost::beast::tcp_stream>>(
-                                   boost::beast::tcp_stream(std::move(socket)), self->ctx_, self->files_)
-                                   ->Run();
-                             }
-                           } else {
-                             log::Warn("accept failed", {{"error", ec.message()}});
-                           }
-                           self->DoAccept();
-                         });
+  size_t lane = next_++ % contexts_.size();
+  asio::io_context& target = *contexts_[lane];
+  acceptor_.async_accept(
+      target, [self = shared_from_this(), lane](boost::system::error_code ec, tcp::socket socket) {
+        if (ec == asio::error::operation_aborted || !self->acceptor_.is_open()) return;
+        if (!ec) {
+          socket.set_option(tcp::no_delay(true), ec);
+          if (self->tls_) {
+            using TlsStream = boost::beast::ssl_stream<boost::beast::tcp_stream>;
+            std::make_shared<HttpSession<TlsStream>>(TlsStream(std::move(socket), *self->tls_), self->ctx_,
+                                                     self->files_, lane)
+                ->Run();
+          } else {
+            std::make_shared<HttpSession<boost::beast::tcp_stream>>(
+                boost::beast::tcp_stream(std::move(socket)), self->ctx_, self->files_, lane)
+                ->Run();
+          }
+        } else {
+          log::Warn("accept failed", {{"error", ec.message()}});
+        }
+        self->DoAccept();
+      });
 }
 
 }  // namespace chat::gateway

@@ -179,11 +179,32 @@ void RoomHub::Fetch(const std::string& room, GapFetch gap) {
   });
 }
 
+void RoomHub::SetLanes(std::vector<boost::asio::io_context*> lanes) {
+  lanes_ = std::move(lanes);
+  by_lane_.resize(lanes_.size());
+}
+
 void RoomHub::FanOut(const std::string& room, int64_t seq, std::shared_ptr<const std::string> bytes) {
   auto delivery = std::make_shared<const Delivery>(Delivery{room, seq, std::move(bytes)});
   auto members = registry_.Members(room);
-  for (auto& m : members) m->Deliver(delivery);
   deliveries_.Inc(members.size());
+  for (auto& m : members) {
+    size_t lane = m->lane();
+    if (lane < by_lane_.size()) {
+      if (by_lane_[lane].empty()) by_lane_[lane].reserve(members.size());
+      by_lane_[lane].push_back(std::move(m));
+    } else {
+      m->Deliver(delivery);
+    }
+  }
+  // One post per io thread and message, however many members live on it.
+  for (size_t lane = 0; lane < by_lane_.size(); ++lane) {
+    if (by_lane_[lane].empty()) continue;
+    boost::asio::post(*lanes_[lane], [batch = std::move(by_lane_[lane]), delivery] {
+      for (const auto& m : batch) m->DeliverOnLane(*delivery);
+    });
+    by_lane_[lane] = {};
+  }
 }
 
 }  // namespace chat::gateway

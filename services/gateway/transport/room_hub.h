@@ -25,6 +25,8 @@ class RoomHub : public RoomFanout {
 
   // Set once before Start: the subscriber whose events come to OnChannelMessage / OnSubscribed.
   void Attach(RedisSubscriber* subscriber);
+  // Set once before Start: the io_contexts that sessions live on, by lane (RoomMember::lane).
+  void SetLanes(std::vector<boost::asio::io_context*> lanes);
   // Starts the tick that retries overdue gap fetches; call once the io_context runs.
   void StartTicking();
   void StopTicking();
@@ -51,6 +53,8 @@ class RoomHub : public RoomFanout {
   std::unique_ptr<boost::asio::steady_timer> tick_;
   bool ticking_ = false;
   std::map<std::string, SeqOrderer> orders_;  // subscriber thread only
+  std::vector<boost::asio::io_context*> lanes_;
+  std::vector<std::vector<std::shared_ptr<RoomMember>>> by_lane_;  // FanOut's scratch, subscriber thread
   Counter& deliveries_;
   Counter& events_;
   Counter& bad_events_;

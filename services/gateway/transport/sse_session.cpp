@@ -48,12 +48,13 @@ std::string StartFrame(const SseRoomStart& r) {
 
 template <typename Stream>
 SseSession<Stream>::SseSession(Stream stream, GatewayContext& ctx, ConnectionIdentity identity,
-                               std::vector<SseRoomStart> rooms)
+                               std::vector<SseRoomStart> rooms, size_t lane)
     : stream_(std::move(stream)),
       ctx_(ctx),
       identity_(std::move(identity)),
       start_rooms_(std::move(rooms)),
-      heartbeat_(stream_.get_executor()) {}
+      heartbeat_(stream_.get_executor()),
+      lane_(lane) {}
 
 template <typename Stream>
 SseSession<Stream>::~SseSession() = default;
@@ -122,6 +123,11 @@ void SseSession<Stream>::Deliver(std::shared_ptr<const Delivery> delivery) {
   asio::post(stream_.get_executor(), [self = this->shared_from_this(), delivery = std::move(delivery)] {
     if (self->chat_ && !self->finished_) self->chat_->OnDelivery(*delivery);
   });
+}
+
+template <typename Stream>
+void SseSession<Stream>::DeliverOnLane(const Delivery& delivery) {
+  if (chat_ && !finished_) chat_->OnDelivery(delivery);
 }
 
 template <typename Stream>

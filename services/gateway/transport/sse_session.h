@@ -32,13 +32,15 @@ struct SseRoomStart {
 template <typename Stream>
 class SseSession : public ClientSession, public std::enable_shared_from_this<SseSession<Stream>> {
  public:
-  SseSession(Stream stream, GatewayContext& ctx, ConnectionIdentity identity,
-             std::vector<SseRoomStart> rooms);
+  SseSession(Stream stream, GatewayContext& ctx, ConnectionIdentity identity, std::vector<SseRoomStart> rooms,
+             size_t lane);
   ~SseSession() override;
 
   // Writes the response head, then welcome and a join or resume per room.
   void Run();
   void Deliver(std::shared_ptr<const Delivery> delivery) override;
+  size_t lane() const override { return lane_; }
+  void DeliverOnLane(const Delivery& delivery) override;
   void JoinFromAnyThread(std::string room) override;
   void DeliverRaw(std::shared_ptr<const std::string> frame) override;
   void CloseFromAnyThread(uint16_t code, std::string reason) override;
@@ -68,6 +70,7 @@ class SseSession : public ClientSession, public std::enable_shared_from_this<Sse
   std::array<char, 256> read_buf_{};
   bool closing_ = false;
   bool finished_ = false;
+  size_t lane_;
   uint16_t close_code_ = 0;
 };
 

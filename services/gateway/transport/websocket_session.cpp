@@ -15,8 +15,9 @@ namespace beast = boost::beast;
 namespace websocket = beast::websocket;
 
 template <typename Stream>
-WebSocketSession<Stream>::WebSocketSession(Stream stream, GatewayContext& ctx, ConnectionIdentity identity)
-    : ws_(std::move(stream)), ctx_(ctx), identity_(std::move(identity)) {}
+WebSocketSession<Stream>::WebSocketSession(Stream stream, GatewayContext& ctx, ConnectionIdentity identity,
+                                           size_t lane)
+    : ws_(std::move(stream)), ctx_(ctx), identity_(std::move(identity)), lane_(lane) {}
 
 template <typename Stream>
 WebSocketSession<Stream>::~WebSocketSession() = default;
@@ -45,6 +46,7 @@ void WebSocketSession<Stream>::Run(beast::http::request<beast::http::string_body
   t.idle_timeout = std::chrono::seconds(cfg.heartbeat_seconds * 2);
   t.keep_alive_pings = true;
   beast::get_lowest_layer(ws_).expires_never();
+  ws_.next_layer().SetOwner(this->weak_from_this());
   ws_.set_option(t);
   ws_.read_message_max(static_cast<size_t>(cfg.frame_limit_bytes));
   ws_.auto_fragment(false);
@@ -113,45 +115,25 @@ void WebSocketSession<Stream>::Deliver(std::shared_ptr<const Delivery> delivery)
 }
 
 template <typename Stream>
+void WebSocketSession<Stream>::DeliverOnLane(const Delivery& delivery) {
+  if (chat_ && !finished_) chat_->OnDelivery(delivery);
+}
+
+template <typename Stream>
 void WebSocketSession<Stream>::Send(std::shared_ptr<const std::string> frame) {
   if (closing_ || finished_) return;
-  queued_bytes_ += frame->size();
-  if (queued_bytes_ > static_cast<size_t>(ctx_.config.outbound_queue_bytes)) {
+  auto& out = ws_.next_layer();
+  if (out.queued_bytes() + frame->size() > static_cast<size_t>(ctx_.config.outbound_queue_bytes)) {
     // Like Redis's client-output-buffer-limit: a reader this far behind is cut off; it resumes later.
     ctx_.slow_consumers.Inc();
-    log::Warn("slow consumer cut off",
-              {{"conn", identity_.connection_id}, {"queued_bytes", static_cast<int64_t>(queued_bytes_)}});
-    queued_bytes_ -= frame->size();
+    log::Warn("slow consumer cut off", {{"conn", identity_.connection_id},
+                                        {"queued_bytes", static_cast<int64_t>(out.queued_bytes())}});
     return Close(websocket::close_code::try_again_later, "outbound queue full");
   }
-  queue_.push_back(std::move(frame));
-  if (queue_.size() > 1) return;
-  DoWrite();
-}
-
-template <typename Stream>
-void WebSocketSession<Stream>::DoWrite() {
-  ws_.text(true);
-  // The handler holds the frame: Finish may clear the queue while the write is in flight.
-  const auto& frame = queue_.front();
-  ws_.async_write(asio::buffer(*frame), [self = this->shared_from_this(), frame](
-                                            beast::error_code ec, size_t n) { self->OnWrite(ec, n); });
-}
-
-template <typename Stream>
-void WebSocketSession<Stream>::OnWrite(beast::error_code ec, size_t) {
-  if (ec) return Finish("write failed: " + ec.message());
-  if (finished_) return;
+  // The frame joins the write queue under Beast; frames queued while a write is in flight go out
+  // together with the next one.
+  out.QueueText(std::move(frame));
   ctx_.frames_out.Inc();
-  queued_bytes_ -= queue_.front()->size();
-  queue_.pop_front();
-  if (!queue_.empty()) return DoWrite();
-  if (closing_ && !finished_) {
-    // Flushed; now the close handshake.
-    ws_.async_close(close_reason_, [self = this->shared_from_this()](beast::error_code) {
-      self->Finish("closed by server");
-    });
-  }
 }
 
 template <typename Stream>
@@ -167,20 +149,11 @@ void WebSocketSession<Stream>::Close(websocket::close_code code, std::string rea
   if (closing_ || finished_) return;
   closing_ = true;
   close_reason_ = websocket::close_reason(code, reason);
-  // A slow consumer is closed at once, dropping its queue; otherwise the queue is flushed first.
-  if (code == websocket::close_code::try_again_later || queue_.empty()) {
-    if (code == websocket::close_code::try_again_later && !queue_.empty()) {
-      // The write in flight must finish before the close frame; drop the rest.
-      while (queue_.size() > 1) {
-        queued_bytes_ -= queue_.back()->size();
-        queue_.pop_back();
-      }
-      return;  // OnWrite sends the close when the in-flight write completes
-    }
-    ws_.async_close(close_reason_, [self = this->shared_from_this()](beast::error_code) {
-      self->Finish("closed by server");
-    });
-  }
+  // The close frame queues behind the frames already queued, so they are flushed first; a slow
+  // consumer's queue is dropped instead (all but the write in flight).
+  if (code == websocket::close_code::try_again_later) ws_.next_layer().DropQueued();
+  ws_.async_close(close_reason_,
+                  [self = this->shared_from_this()](beast::error_code) { self->Finish("closed by server"); });
 }
 
 template <typename Stream>
@@ -194,8 +167,6 @@ void WebSocketSession<Stream>::Finish(std::string_view reason) {
     ctx_.sessions.Remove(identity_.connection_id, identity_.user);
     log::Info("connection closed", {{"conn", identity_.connection_id}, {"reason", reason}});
   }
-  queue_.clear();
-  queued_bytes_ = 0;
 }
 
 template class WebSocketSession<beast::tcp_stream>;

@@ -14,26 +14,16 @@ namespace {
 using chat::v1::RoomKind;
 
 // Prepared statements: name and SQL side by side.
-constexpr const char* kFindByClientId = "find_by_client_id";
-constexpr const char* kFindByClientIdSql =
-    "SELECT room, seq, id::text, client_id, sender, body, kind, "
-    "(extract(epoch FROM created_at) * 1000000)::bigint "
-    "FROM messages WHERE sender = $1 AND client_id = $2";
-
 constexpr const char* kRoomAccess = "room_access";
 constexpr const char* kRoomAccessSql =
     "SELECT r.kind, m.user_id IS NOT NULL FROM rooms r "
     "LEFT JOIN room_members m ON m.room = r.id AND m.user_id = $2 WHERE r.id = $1";
 
-constexpr const char* kNextSeq = "next_seq";
-constexpr const char* kNextSeqSql =
-    "UPDATE rooms SET last_seq = last_seq + 1 WHERE id = $1 RETURNING last_seq";
-
-constexpr const char* kInsertMessage = "insert_message";
-constexpr const char* kInsertMessageSql =
-    "INSERT INTO messages (room, seq, id, sender, client_id, body, kind) "
-    "VALUES ($1, $2, gen_random_uuid(), $3, $4, $5, $6) "
-    "RETURNING id::text, (extract(epoch FROM created_at) * 1000000)::bigint";
+// migrations/002_append_batch.sql: a whole batch in one round trip.
+constexpr const char* kAppendBatch = "append_batch";
+constexpr const char* kAppendBatchSql =
+    "SELECT o_outcome, o_room, o_seq, o_id, o_client_id, o_sender, o_body, o_kind, o_us "
+    "FROM append_batch($1::text[], $2::text[], $3::text[], $4::text[])";
 
 constexpr const char* kRoomInfo = "room_info";
 constexpr const char* kRoomInfoSql =
@@ -58,11 +48,6 @@ constexpr const char* kHistoryAfterSql =
     "SELECT room, seq, id::text, client_id, sender, body, kind, "
     "(extract(epoch FROM created_at) * 1000000)::bigint FROM messages "
     "WHERE room = $1 AND seq > $2 AND seq > $3 ORDER BY seq ASC LIMIT $4";
-
-constexpr const char* kIsMuted = "is_muted";
-constexpr const char* kIsMutedSql =
-    "SELECT 1 FROM mutes WHERE user_id = $1 AND (room = $2 OR room = '*') "
-    "AND (until IS NULL OR until > now()) LIMIT 1";
 
 constexpr const char* kRemoveMember = "remove_member";
 constexpr const char* kRemoveMemberSql = "DELETE FROM room_members WHERE room = $1 AND user_id = $2";
@@ -109,6 +94,23 @@ const char* KindToText(RoomKind k) {
   }
 }
 
+// A text[] literal for a prepared statement's parameter (libpqxx 6 has no array conversion): every
+// element double-quoted, with backslash and double quote escaped, so any text goes through unchanged.
+std::string TextArrayLiteral(const std::vector<std::string_view>& items) {
+  std::string out = "{";
+  for (size_t i = 0; i < items.size(); ++i) {
+    if (i > 0) out.push_back(',');
+    out.push_back('"');
+    for (char c : items[i]) {
+      if (c == '"' || c == '\\') out.push_back('\\');
+      out.push_back(c);
+    }
+    out.push_back('"');
+  }
+  out.push_back('}');
+  return out;
+}
+
 chat::v1::ChatMessage MessageFromRow(const pqxx::row& r) {
   chat::v1::ChatMessage m;
   m.set_room(r[0].as<std::string>());
@@ -148,16 +150,13 @@ absl::Status PgMessageStore::Connect() {
   try {
     auto conn = std::make_unique<Connection>(conninfo_);
     pqxx::connection* c = &conn->c;
-    c->prepare(kFindByClientId, kFindByClientIdSql);
     c->prepare(kRoomAccess, kRoomAccessSql);
-    c->prepare(kNextSeq, kNextSeqSql);
-    c->prepare(kInsertMessage, kInsertMessageSql);
+    c->prepare(kAppendBatch, kAppendBatchSql);
     c->prepare(kRoomInfo, kRoomInfoSql);
     c->prepare(kAddMember, kAddMemberSql);
     c->prepare(kCreateRoom, kCreateRoomSql);
     c->prepare(kHistoryBefore, kHistoryBeforeSql);
     c->prepare(kHistoryAfter, kHistoryAfterSql);
-    c->prepare(kIsMuted, kIsMutedSql);
     c->prepare(kRemoveMember, kRemoveMemberSql);
     c->prepare(kMute, kMuteSql);
     c->prepare(kUnmute, kUnmuteSql);
@@ -218,44 +217,43 @@ absl::StatusOr<std::vector<absl::StatusOr<AppendOutcome>>> PgMessageStore::Appen
     for (size_t i = 0; i < order.size(); ++i) order[i] = i;
     std::stable_sort(order.begin(), order.end(),
                      [&](size_t a, size_t b) { return batch[a].room < batch[b].room; });
-    pqxx::work tx(conn_->c);
+    std::vector<std::string_view> rooms, senders, client_ids, bodies;
     for (size_t i : order) {
-      const NewMessage& m = batch[i];
-      pqxx::result existing = tx.exec_prepared(kFindByClientId, m.sender, m.client_id);
-      if (!existing.empty()) {
-        out[i] = AppendOutcome{MessageFromRow(existing[0]), true};
-        continue;
+      rooms.push_back(batch[i].room);
+      senders.push_back(batch[i].sender);
+      client_ids.push_back(batch[i].client_id);
+      bodies.push_back(batch[i].text);
+    }
+    pqxx::work tx(conn_->c);
+    pqxx::result rows = tx.exec_prepared(kAppendBatch, TextArrayLiteral(rooms), TextArrayLiteral(senders),
+                                         TextArrayLiteral(client_ids), TextArrayLiteral(bodies));
+    if (rows.size() != order.size()) {
+      return absl::InternalError(
+          absl::StrCat("append_batch answered ", rows.size(), " rows for ", order.size()));
+    }
+    for (size_t k = 0; k < order.size(); ++k) {
+      const pqxx::row r = rows[static_cast<pqxx::result::size_type>(k)];
+      const NewMessage& m = batch[order[k]];
+      auto outcome = r[0].as<std::string>();
+      absl::StatusOr<AppendOutcome>& slot = out[order[k]];
+      if (outcome == "not_found") {
+        slot = absl::NotFoundError(absl::StrCat("room '", m.room, "' does not exist"));
+      } else if (outcome == "forbidden") {
+        slot = absl::PermissionDeniedError(absl::StrCat("not a member of '", m.room, "'"));
+      } else if (outcome == "muted") {
+        slot = absl::FailedPreconditionError("you are muted");
+      } else {
+        chat::v1::ChatMessage msg;
+        msg.set_room(r[1].as<std::string>());
+        msg.set_seq(r[2].as<int64_t>());
+        msg.set_id(r[3].as<std::string>());
+        msg.set_client_id(r[4].as<std::string>());
+        msg.set_from(r[5].as<std::string>());
+        msg.set_text(r[6].is_null() ? m.text : r[6].as<std::string>());
+        msg.set_kind(r[7].as<std::string>());
+        *msg.mutable_ts() = google::protobuf::util::TimeUtil::MicrosecondsToTimestamp(r[8].as<int64_t>());
+        slot = AppendOutcome{std::move(msg), outcome == "duplicate"};
       }
-      pqxx::result access = tx.exec_prepared(kRoomAccess, m.room, m.sender);
-      if (access.empty()) {
-        out[i] = absl::NotFoundError(absl::StrCat("room '", m.room, "' does not exist"));
-        continue;
-      }
-      bool is_public = access[0][0].as<std::string>() == "public";
-      bool is_member = access[0][1].as<bool>();
-      bool system = m.sender.empty();
-      if (!system && !is_member && !is_public) {
-        out[i] = absl::PermissionDeniedError(absl::StrCat("not a member of '", m.room, "'"));
-        continue;
-      }
-      if (!system && !tx.exec_prepared(kIsMuted, m.sender, m.room).empty()) {
-        out[i] = absl::FailedPreconditionError("you are muted");
-        continue;
-      }
-      if (!system && !is_member) tx.exec_prepared(kAddMember, m.room, m.sender);
-      int64_t seq = tx.exec_prepared1(kNextSeq, m.room)[0].as<int64_t>();
-      pqxx::row ins = tx.exec_prepared1(kInsertMessage, m.room, seq, m.sender, m.client_id, m.text,
-                                        system ? "system" : "user");
-      chat::v1::ChatMessage msg;
-      msg.set_room(m.room);
-      msg.set_seq(seq);
-      msg.set_id(ins[0].as<std::string>());
-      msg.set_client_id(m.client_id);
-      msg.set_from(m.sender);
-      msg.set_text(m.text);
-      msg.set_kind(system ? "system" : "user");
-      *msg.mutable_ts() = google::protobuf::util::TimeUtil::MicrosecondsToTimestamp(ins[1].as<int64_t>());
-      out[i] = AppendOutcome{std::move(msg), false};
     }
     tx.commit();
     return out;

@@ -1,0 +1,240 @@
+#pragma once
+// The write side of a WebSocket connection, under Beast: one ordered queue of outgoing bytes that go
+// to the socket in batches. The session queues its text frames here directly (QueueText: the frame's
+// JSON is shared by every receiver; only a 2-10 byte header is per connection), and Beast's own writes
+// (the handshake answer, pings, pongs, the close frame) pass through async_write_some into the same
+// queue, so the byte order on the wire is the order of the calls. While one socket write is in flight,
+// whatever is queued meanwhile waits and goes out with the next one: a connection that is behind
+// catches up with one syscall for many frames; an idle connection's frame goes out at once.
+//
+// Over plain TCP a flush is a gather write of the queued buffers (no copy); over TLS they are copied
+// into one buffer first, so that they make few TLS records.
+//
+// Beast's writes complete as soon as their bytes are queued, unless more than kHighWater bytes wait:
+// then they complete once the queue has drained below it. Beast never has two writes outstanding on its
+// next layer, so one waiting write is all there can be. The close handshake's teardown waits until the
+// queue is flushed. SetOwner names the object that owns this stream: a flush in flight holds it alive.
+
+#include <array>
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/buffer.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/websocket/teardown.hpp>
+#include <deque>
+#include <memory>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+namespace chat::gateway {
+
+template <typename Next>
+class CoalescingStream {
+ public:
+  using executor_type = typename Next::executor_type;
+  using next_layer_type = Next;
+  static constexpr size_t kHighWater = 64 * 1024;
+  // Buffers in one gather write (the kernel takes up to 1024).
+  static constexpr size_t kMaxGather = 256;
+
+  template <typename... Args>
+  explicit CoalescingStream(Args&&... args) : next_(std::forward<Args>(args)...) {}
+
+  executor_type get_executor() noexcept { return next_.get_executor(); }
+  Next& next_layer() noexcept { return next_; }
+  const Next& next_layer() const noexcept { return next_; }
+  void SetOwner(std::weak_ptr<void> owner) { owner_ = std::move(owner); }
+  // Bytes queued and not yet written (the write in flight included).
+  size_t queued_bytes() const { return queued_bytes_; }
+  // Socket writes made, and frames queued: their ratio is the batching.
+  uint64_t flushes() const { return flushes_; }
+  bool failed() const { return static_cast<bool>(error_); }
+
+  // Queues one unfragmented, unmasked text frame with `payload` as its body.
+  void QueueText(std::shared_ptr<const std::string> payload) {
+    if (error_) return;
+    Chunk c;
+    size_t n = payload->size();
+    c.head[0] = static_cast<char>(0x81);  // FIN, text
+    if (n < 126) {
+      c.head[1] = static_cast<char>(n);
+      c.head_len = 2;
+    } else if (n < 65536) {
+      c.head[1] = 126;
+      c.head[2] = static_cast<char>(n >> 8);
+      c.head[3] = static_cast<char>(n);
+      c.head_len = 4;
+    } else {
+      c.head[1] = 127;
+      for (int i = 0; i < 8; ++i) c.head[2 + i] = static_cast<char>(static_cast<uint64_t>(n) >> (56 - 8 * i));
+      c.head_len = 10;
+    }
+    c.shared = std::move(payload);
+    Push(std::move(c));
+  }
+
+  // Drops what is queued behind the write in flight (a slow consumer about to be closed).
+  void DropQueued() {
+    while (queue_.size() > in_flight_) {
+      queued_bytes_ -= queue_.back().size();
+      queue_.pop_back();
+    }
+  }
+
+  template <typename MutableBufferSequence, typename ReadHandler>
+  auto async_read_some(const MutableBufferSequence& buffers, ReadHandler&& handler) {
+    return next_.async_read_some(buffers, std::forward<ReadHandler>(handler));
+  }
+
+  template <typename ConstBufferSequence, typename WriteHandler>
+  auto async_write_some(const ConstBufferSequence& buffers, WriteHandler&& handler) {
+    return boost::asio::async_initiate<WriteHandler, void(boost::beast::error_code, std::size_t)>(
+        [this](auto&& h, const ConstBufferSequence& b) { Accept(b, std::move(h)); }, handler, buffers);
+  }
+
+  // Runs `fn` once everything queued has been written (or writing failed).
+  template <typename Fn>
+  void WhenFlushed(Fn fn) {
+    if (error_ || queue_.empty()) return fn();
+    on_flushed_ = std::make_unique<Callback<Fn>>(std::move(fn));
+  }
+
+ private:
+  struct Chunk {
+    std::shared_ptr<const std::string> shared;  // a frame body shared with other connections
+    std::string owned;                          // or bytes of Beast's
+    std::array<char, 10> head{};
+    uint8_t head_len = 0;
+    size_t size() const { return head_len + (shared ? shared->size() : owned.size()); }
+  };
+  struct Waiting {
+    virtual ~Waiting() = default;
+    virtual void Complete(boost::beast::error_code ec) = 0;
+  };
+  template <typename Handler>
+  struct WaitingWrite : Waiting {
+    WaitingWrite(Handler h, size_t n, executor_type ex) : handler(std::move(h)), bytes(n), executor(ex) {}
+    void Complete(boost::beast::error_code ec) override {
+      boost::asio::post(executor, boost::beast::bind_handler(std::move(handler), ec, ec ? 0 : bytes));
+    }
+    Handler handler;
+    size_t bytes;
+    executor_type executor;
+  };
+  struct Flushed {
+    virtual ~Flushed() = default;
+    virtual void Run() = 0;
+  };
+  template <typename Fn>
+  struct Callback : Flushed {
+    explicit Callback(Fn f) : fn(std::move(f)) {}
+    void Run() override { fn(); }
+    Fn fn;
+  };
+
+  static constexpr bool kTls = !std::is_same_v<Next, boost::beast::tcp_stream>;
+
+  template <typename ConstBufferSequence, typename Handler>
+  void Accept(const ConstBufferSequence& buffers, Handler handler) {
+    size_t n = boost::asio::buffer_size(buffers);
+    if (error_) {
+      boost::asio::post(get_executor(), boost::beast::bind_handler(std::move(handler), error_, size_t{0}));
+      return;
+    }
+    Chunk c;
+    c.owned.resize(n);
+    boost::asio::buffer_copy(boost::asio::buffer(c.owned), buffers);
+    Push(std::move(c));
+    if (queued_bytes_ <= kHighWater) {
+      boost::asio::post(get_executor(),
+                        boost::beast::bind_handler(std::move(handler), boost::beast::error_code{}, n));
+      return;
+    }
+    waiting_ = std::make_unique<WaitingWrite<Handler>>(std::move(handler), n, get_executor());
+  }
+
+  void Push(Chunk c) {
+    queued_bytes_ += c.size();
+    queue_.push_back(std::move(c));
+    if (in_flight_ == 0) Flush();
+  }
+
+  void Flush() {
+    ++flushes_;
+    in_flight_ = std::min(queue_.size(), kMaxGather);
+    auto done = [this, keep = owner_.lock()](boost::beast::error_code ec, size_t) { OnFlushed(ec); };
+    if constexpr (kTls) {
+      linear_.clear();
+      for (size_t i = 0; i < in_flight_; ++i) {
+        const Chunk& c = queue_[i];
+        linear_.append(c.head.data(), c.head_len);
+        if (c.shared) {
+          linear_.append(*c.shared);
+        } else {
+          linear_.append(c.owned);
+        }
+      }
+      boost::asio::async_write(next_, boost::asio::buffer(linear_), std::move(done));
+    } else {
+      gather_.clear();
+      for (size_t i = 0; i < in_flight_; ++i) {
+        const Chunk& c = queue_[i];
+        if (c.head_len) gather_.emplace_back(c.head.data(), c.head_len);
+        if (c.shared) {
+          gather_.emplace_back(c.shared->data(), c.shared->size());
+        } else {
+          gather_.emplace_back(c.owned.data(), c.owned.size());
+        }
+      }
+      boost::asio::async_write(next_, gather_, std::move(done));
+    }
+  }
+
+  void OnFlushed(boost::beast::error_code ec) {
+    for (size_t i = 0; i < in_flight_ && !queue_.empty(); ++i) {
+      queued_bytes_ -= queue_.front().size();
+      queue_.pop_front();
+    }
+    in_flight_ = 0;
+    if (linear_.capacity() > 4 * kHighWater) std::string().swap(linear_);
+    if (ec) {
+      error_ = ec;
+      queue_.clear();
+      queued_bytes_ = 0;
+    } else if (!queue_.empty()) {
+      Flush();
+    } else if (gather_.capacity() > kMaxGather) {
+      std::vector<boost::asio::const_buffer>().swap(gather_);
+    }
+    if (waiting_ && (error_ || queued_bytes_ <= kHighWater))
+      std::exchange(waiting_, nullptr)->Complete(error_);
+    if (on_flushed_ && (error_ || queue_.empty())) std::exchange(on_flushed_, nullptr)->Run();
+  }
+
+  Next next_;
+  std::weak_ptr<void> owner_;
+  std::deque<Chunk> queue_;
+  size_t in_flight_ = 0;  // the first in_flight_ chunks are being written
+  size_t queued_bytes_ = 0;
+  std::vector<boost::asio::const_buffer> gather_;
+  std::string linear_;
+  boost::beast::error_code error_;
+  std::unique_ptr<Waiting> waiting_;
+  std::unique_ptr<Flushed> on_flushed_;
+  uint64_t flushes_ = 0;
+};
+
+// The WebSocket close handshake ends with a teardown of the next layer: after the queued bytes (the
+// close frame among them) have gone out.
+template <typename Next, typename TeardownHandler>
+void async_teardown(boost::beast::role_type role, CoalescingStream<Next>& stream, TeardownHandler&& handler) {
+  stream.WhenFlushed([&stream, role, h = std::forward<TeardownHandler>(handler)]() mutable {
+    using boost::beast::websocket::async_teardown;
+    async_teardown(role, stream.next_layer(), std::move(h));
+  });
+}
+
+}  // namespace chat::gateway
