@@ -45,6 +45,8 @@ const USAGE = `usage: node bench/run.mjs [options]
   --systems ours,ws,sio   systems to run (default all three)
   --out FILE              markdown results (default bench/results/<YYYY-MM-DD>-<hostname>[-quick].md)
   --gateway-threads N     GATEWAY_THREADS of our gateway (default 1; 0 = one per core)
+  --room-presence-events  ours: presence frames to the room on every join (off by default here, as the
+                          peers have none)
   --loadgen-threads N     io threads of the load generator (default 1)
   --connect-concurrency N connects in flight (default 500)
   --senders-per-room N    senders in each room of 100 in scenarios 1, 2 and 5 (default 10)
@@ -57,6 +59,7 @@ function parseArgs(argv) {
     systems: ['ours', 'ws', 'sio'],
     out: null,
     gatewayThreads: 1,
+    roomPresenceEvents: false,
     loadgenThreads: 1,
     connectConcurrency: 500,
     sendersPerRoom: 10,
@@ -77,6 +80,7 @@ function parseArgs(argv) {
       case '--systems': o.systems = next().split(','); break;
       case '--out': o.out = next(); break;
       case '--gateway-threads': o.gatewayThreads = int(); break;
+      case '--room-presence-events': o.roomPresenceEvents = true; break;
       case '--loadgen-threads': o.loadgenThreads = Math.max(1, int()); break;
       case '--connect-concurrency': o.connectConcurrency = Math.max(1, int()); break;
       case '--senders-per-room': o.sendersPerRoom = Math.max(1, int()); break;
@@ -372,6 +376,10 @@ async function startSystem(key, { replicas = 1, rooms, opts, infra }) {
         // Joining needs an existing room (the peers create rooms on the fly): seed the load
         // generator's rooms r0..r<rooms-1> as public rooms, which anyone may join.
         messages: { SEED_PUBLIC_ROOMS: Array.from({ length: rooms }, (_, i) => `r${i}`).join(',') },
+        // Neither peer tells a room who came online. Ours does by default, one `presence` frame to
+        // every member per join: filling rooms of 100 costs ~5,000 frames a room. Off here, like
+        // the peers (members still get the online list in `joined`); --room-presence-events turns it on.
+        presence: { ROOM_PRESENCE_EVENTS: opts.roomPresenceEvents ? '1' : '0' },
       },
     });
     const gwNames = stack.gateways.map((g) => g.name);
@@ -1029,7 +1037,7 @@ function markdown({ m, opts, sz, command, tables, goals, all, started, finished 
   out.push('');
   out.push('## Setup');
   out.push('');
-  out.push(`- Systems, one at a time, each started fresh for each scenario: **ours** (${SYSTEMS.ours.what}; GATEWAY_THREADS=${opts.gatewayThreads}, ` +
+  out.push(`- Systems, one at a time, each started fresh for each scenario: **ours** (${SYSTEMS.ours.what}; GATEWAY_THREADS=${opts.gatewayThreads}, ROOM_PRESENCE_EVENTS=${opts.roomPresenceEvents ? 1 : 0}, ` +
     'send rate limit and connection caps raised, LOG_LEVEL=warn), **ws peer** (bench/peers/ws_server.mjs), ' +
     '**Socket.IO peer** (bench/peers/socketio_server.mjs, its own PostgreSQL database and Redis). Both PostgreSQL ' +
     'servers are tests/support/servers.sh throwaways (fsync off) on this machine.');

@@ -33,6 +33,7 @@ int main() {
   timings.grace_ms = env.Int("PRESENCE_GRACE_MS", 5000, 0, 3600000);
   timings.typing_expire_ms = env.Int("TYPING_EXPIRE_MS", 5000, 100, 3600000);
   timings.typing_throttle_ms = env.Int("TYPING_THROTTLE_MS", 1000, 0, 3600000);
+  timings.room_presence_events = env.Bool("ROOM_PRESENCE_EVENTS", true);
   int64_t sweep_ms = env.Int("PRESENCE_SWEEP_MS", 250, 10, 60000);
   log::Init("presence", env.String("LOG_LEVEL", "info"));
   auto redis = ParseHostPort(redis_addr);

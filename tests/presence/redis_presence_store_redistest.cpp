@@ -1,8 +1,10 @@
 // The presence state machine (RedisPresenceStore's Lua scripts) against a real Redis, with time passed
 // in: transitions, the grace period, dead gateways, typing throttle and expiry. No sleeps.
 #include <gtest/gtest.h>
+#include <hiredis/hiredis.h>
 
 #include "common/redis_connection.h"
+#include "common/text_rules.h"
 #include "storage/redis_presence_store.h"
 #include "support/test_env.h"
 
@@ -171,6 +173,48 @@ TEST_F(PresenceStoreTest, EnteringCountsAsAHeartbeat) {
   auto r = store_->Enter(Conn(gw_a_, "1", alice_), room_, now_);
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->online, std::vector<std::string>{alice_});
+}
+
+TEST_F(PresenceStoreTest, RoomPresenceEventsCanBeTurnedOff) {
+  auto servers = LoadTestServers();
+  PresenceTimings t = Timings();
+  t.room_presence_events = false;
+  RedisPresenceStore quiet(servers.redis_host, servers.redis_port, t);
+  // A plain subscriber on the room's channel and the Watch channel.
+  redisContext* sub = redisConnect(servers.redis_host.c_str(), servers.redis_port);
+  ASSERT_TRUE(sub && !sub->err);
+  timeval tv{2, 0};
+  redisSetTimeout(sub, tv);
+  std::string room_channel = RoomChannel(room_);
+  for (const std::string& ch : {room_channel, std::string(kPresenceEventsChannel)}) {
+    auto* r = static_cast<redisReply*>(redisCommand(sub, "SUBSCRIBE %s", ch.c_str()));
+    ASSERT_NE(r, nullptr);
+    freeReplyObject(r);
+  }
+  auto next_channel = [&]() -> std::string {
+    void* raw = nullptr;
+    if (redisGetReply(sub, &raw) != REDIS_OK || raw == nullptr) return "(none)";
+    auto* r = static_cast<redisReply*>(raw);
+    std::string ch = r->type == REDIS_REPLY_ARRAY && r->elements == 3 ? r->element[1]->str : "(other)";
+    freeReplyObject(r);
+    return ch;
+  };
+  auto entered = quiet.Enter(Conn(gw_a_, "1", alice_), room_, now_);
+  ASSERT_TRUE(entered.ok());
+  ASSERT_EQ(Describe(entered->changes), std::vector<std::string>{"online:" + alice_});
+  ASSERT_TRUE(quiet.Publish(entered->changes).ok());
+  chat::v1::TypingUpdate u;
+  *u.mutable_conn() = Conn(gw_a_, "1", alice_);
+  u.set_room(room_);
+  u.set_active(true);
+  auto typing = quiet.Typing(u, now_);
+  ASSERT_TRUE(typing.ok());
+  ASSERT_TRUE(quiet.Publish(*typing).ok());
+  // online: the Watch channel only; typing: the room, then the Watch channel.
+  EXPECT_EQ(next_channel(), kPresenceEventsChannel);
+  EXPECT_EQ(next_channel(), room_channel);
+  EXPECT_EQ(next_channel(), kPresenceEventsChannel);
+  redisFree(sub);
 }
 
 TEST_F(PresenceStoreTest, RedisDownIsUnavailable) {

@@ -25,6 +25,11 @@ constexpr const char* kAppendBatchSql =
     "SELECT o_outcome, o_room, o_seq, o_id, o_client_id, o_sender, o_body, o_kind, o_us "
     "FROM append_batch($1::text[], $2::text[], $3::text[], $4::text[])";
 
+// migrations/003_join_room.sql: a join in one round trip.
+constexpr const char* kJoinRoom = "join_room";
+constexpr const char* kJoinRoomSql =
+    "SELECT o_outcome, o_kind, o_last_seq, o_cleared_seq, o_members FROM join_room($1, $2)";
+
 constexpr const char* kRoomInfo = "room_info";
 constexpr const char* kRoomInfoSql =
     "SELECT r.kind, r.last_seq, r.cleared_seq, "
@@ -152,6 +157,7 @@ absl::Status PgMessageStore::Connect() {
     pqxx::connection* c = &conn->c;
     c->prepare(kRoomAccess, kRoomAccessSql);
     c->prepare(kAppendBatch, kAppendBatchSql);
+    c->prepare(kJoinRoom, kJoinRoomSql);
     c->prepare(kRoomInfo, kRoomInfoSql);
     c->prepare(kAddMember, kAddMemberSql);
     c->prepare(kCreateRoom, kCreateRoomSql);
@@ -262,17 +268,19 @@ absl::StatusOr<std::vector<absl::StatusOr<AppendOutcome>>> PgMessageStore::Appen
 
 absl::StatusOr<chat::v1::RoomInfo> PgMessageStore::Join(const std::string& room, const std::string& user) {
   return Guarded("join", [&]() -> absl::StatusOr<chat::v1::RoomInfo> {
-    pqxx::work tx(conn_->c);
-    pqxx::result access = tx.exec_prepared(kRoomAccess, room, user);
-    if (access.empty()) return absl::NotFoundError(absl::StrCat("room '", room, "' does not exist"));
-    bool is_public = access[0][0].as<std::string>() == "public";
-    bool is_member = access[0][1].as<bool>();
-    if (!is_member && !is_public) {
+    // One statement is its own transaction: no BEGIN/COMMIT round trips.
+    pqxx::nontransaction tx(conn_->c);
+    pqxx::result r = tx.exec_prepared(kJoinRoom, room, user);
+    auto outcome = r.empty() ? std::string("not_found") : r[0][0].as<std::string>();
+    if (outcome == "not_found") return absl::NotFoundError(absl::StrCat("room '", room, "' does not exist"));
+    if (outcome == "forbidden")
       return absl::PermissionDeniedError(absl::StrCat("not a member of '", room, "'"));
-    }
-    if (!is_member) tx.exec_prepared(kAddMember, room, user);
-    auto info = ReadRoomInfo(tx, room);
-    tx.commit();
+    chat::v1::RoomInfo info;
+    info.set_room(room);
+    info.set_kind(KindFromText(r[0][1].as<std::string>()));
+    info.set_last_seq(r[0][2].as<int64_t>());
+    info.set_cleared_seq(r[0][3].as<int64_t>());
+    info.set_member_count(r[0][4].as<int64_t>());
     return info;
   });
 }

@@ -28,6 +28,10 @@ struct PresenceTimings {
   int64_t grace_ms = 5000;            // offline is announced only after this long without a connection
   int64_t typing_expire_ms = 5000;    // typing without refresh ends after this long
   int64_t typing_throttle_ms = 1000;  // at most one typing event per user and room this often
+  // Online/offline changes go to the room's members as `presence` frames. In big rooms that is N
+  // frames per join, N² to fill a room; off, members learn who is online from `joined` and queries.
+  // The Watch stream gets every change either way.
+  bool room_presence_events = true;
 };
 
 class PresenceStore {

@@ -354,7 +354,9 @@ absl::Status RedisPresenceStore::Publish(const std::vector<PresenceChange>& chan
   std::vector<std::vector<std::string>> cmds;
   for (const auto& c : changes) {
     std::string payload = c.event.SerializeAsString();
-    cmds.push_back({"PUBLISH", RoomChannel(c.room), payload});
+    if (timings_.room_presence_events || !c.event.has_presence()) {
+      cmds.push_back({"PUBLISH", RoomChannel(c.room), payload});
+    }
     cmds.push_back({"PUBLISH", kPresenceEventsChannel, payload});
   }
   commands_ += cmds.size();
