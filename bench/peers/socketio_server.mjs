@@ -111,7 +111,14 @@ async function main() {
   await new Promise((resolve) => httpServer.listen(portFromArgs(), HOST, resolve));
   console.log(`listening ${httpServer.address().port}`);
 
+  // The Redis adapter may still issue a command while its clients quit; at shutdown that is no error.
+  let stopping = false;
+  process.on('unhandledRejection', (err) => {
+    if (stopping && err?.name === 'ClientClosedError') return;
+    throw err;
+  });
   exitOnSignal(async () => {
+    stopping = true;
     await new Promise((resolve) => io.close(() => resolve())); // closes sockets, adapter, http server
     await Promise.allSettled([pub.quit(), sub.quit()]);
     await pool.end();
