@@ -17,6 +17,9 @@ namespace {
 // Buckets idle this long are as good as full again, so they can be dropped.
 constexpr std::chrono::seconds kIdleBucket{60};
 constexpr size_t kPruneAbove = 10000;
+// With more active users than kPruneAbove, a scan per request would put O(users) on every request:
+// scan at most this often.
+constexpr std::chrono::seconds kPruneEvery{1};
 
 }  // namespace
 
@@ -48,7 +51,8 @@ RestReply RestApi::Error(const absl::Status& status, uint32_t retry_after_ms) {
 std::optional<uint32_t> RestApi::Admit(const std::string& user, SendLimiter Buckets::*bucket) {
   auto now = SendLimiter::Clock::now();
   std::lock_guard lock(mu_);
-  if (buckets_.size() > kPruneAbove) {
+  if (buckets_.size() > kPruneAbove && now - last_prune_ >= kPruneEvery) {
+    last_prune_ = now;
     std::erase_if(buckets_, [&](const auto& kv) { return now - kv.second.last_used > kIdleBucket; });
   }
   auto it = buckets_.find(user);

@@ -58,6 +58,7 @@ class RestApi {
   ConnectionMetrics& metrics_;
   mutable std::mutex mu_;
   std::map<std::string, Buckets> buckets_;
+  SendLimiter::Clock::time_point last_prune_{};
 };
 
 }  // namespace chat::gateway
