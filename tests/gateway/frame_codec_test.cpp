@@ -55,9 +55,9 @@ TEST(FrameCodec, EncodesServerFramesInProto3Json) {
   a->set_id("abc");
   a->mutable_ts()->set_seconds(1795341600);
   a->mutable_ts()->set_nanos(123000000);
-  // Every field is written (false too); ref comes last, as the printer puts proto3 optionals there.
-  EXPECT_EQ(EncodeServerFrame(f), R"({"ack":{"room":"general","seq":"118","id":"abc","duplicate":false,)"
-                                  R"("ts":"2026-11-22T10:00:00.123Z"},"ref":2})");
+  // Every field is written (false too), in field-number order.
+  EXPECT_EQ(EncodeServerFrame(f), R"({"ref":2,"ack":{"room":"general","seq":"118","id":"abc",)"
+                                  R"("ts":"2026-11-22T10:00:00.123Z","duplicate":false}})");
   chat::v1::ServerFrame push;
   push.mutable_presence()->set_user("bob");
   EXPECT_EQ(EncodeServerFrame(push), R"({"presence":{"room":"","user":"bob","online":false}})");
@@ -65,7 +65,7 @@ TEST(FrameCodec, EncodesServerFramesInProto3Json) {
 
 TEST(FrameCodec, ErrorFrame) {
   EXPECT_EQ(EncodeServerFrame(ErrorFrame(2, "rate_limited", "slow down", 400)),
-            R"({"error":{"code":"rate_limited","message":"slow down","retryAfterMs":400},"ref":2})");
+            R"({"ref":2,"error":{"code":"rate_limited","message":"slow down","retryAfterMs":400}})");
   EXPECT_EQ(EncodeServerFrame(ErrorFrame(std::nullopt, "bad_request", "x")),
             R"({"error":{"code":"bad_request","message":"x","retryAfterMs":0}})");
 }

@@ -5,6 +5,8 @@
 
 #include <cmath>
 
+#include "domain/proto_json_writer.h"
+
 namespace chat::gateway {
 namespace {
 
@@ -45,6 +47,9 @@ ParsedFrame ParseClientFrame(std::string_view text) {
 
 std::string EncodeServerFrame(const chat::v1::ServerFrame& frame) {
   std::string out;
+  out.reserve(160);
+  if (AppendProtoJson(frame, out)) return out;
+  out.clear();
   google::protobuf::util::JsonPrintOptions opts;
   opts.add_whitespace = false;
   opts.preserve_proto_field_names = false;
