@@ -10,7 +10,11 @@ RETURNS TABLE (o_outcome text, o_room text, o_seq bigint, o_id text, o_client_id
 LANGUAGE plpgsql AS $$
 BEGIN
   -- Held to the end of the transaction: the next statement reads each room's last_seq under this lock.
-  PERFORM 1 FROM rooms WHERE id = ANY (p_rooms) ORDER BY id FOR UPDATE;
+  -- One index probe per distinct room, in name order (`id = ANY (p_rooms)` would let the planner scan
+  -- every room and compare it with the whole array).
+  PERFORM 1
+  FROM (SELECT DISTINCT k.id FROM unnest(p_rooms) AS k (id) ORDER BY k.id) k
+  CROSS JOIN LATERAL (SELECT 1 FROM rooms ro WHERE ro.id = k.id FOR UPDATE) l;
   RETURN QUERY
   WITH input AS (
     SELECT t.room, t.sender, t.client_id, t.body, t.i
