@@ -5,6 +5,7 @@
 
 #include <cmath>
 
+#include "domain/proto_json_reader.h"
 #include "domain/proto_json_writer.h"
 
 namespace chat::gateway {
@@ -28,13 +29,17 @@ std::optional<uint32_t> ReadRef(std::string_view text) {
 ParsedFrame ParseClientFrame(std::string_view text) {
   ParsedFrame out;
   chat::v1::ClientFrame frame;
-  google::protobuf::util::JsonParseOptions opts;
-  opts.ignore_unknown_fields = true;
-  auto st = google::protobuf::util::JsonStringToMessage(std::string(text), &frame, opts);
-  if (!st.ok()) {
-    out.ref = ReadRef(text);
-    out.frame = absl::InvalidArgumentError("malformed frame: " + std::string(st.message()));
-    return out;
+  if (!TryReadProtoJson(text, frame)) {
+    // Outside the fast reader's subset (or invalid): protobuf's parser decides, with its own errors.
+    google::protobuf::util::JsonParseOptions opts;
+    opts.ignore_unknown_fields = true;
+    frame.Clear();
+    auto st = google::protobuf::util::JsonStringToMessage(std::string(text), &frame, opts);
+    if (!st.ok()) {
+      out.ref = ReadRef(text);
+      out.frame = absl::InvalidArgumentError("malformed frame: " + std::string(st.message()));
+      return out;
+    }
   }
   if (frame.has_ref()) out.ref = frame.ref();
   if (frame.body_case() == chat::v1::ClientFrame::BODY_NOT_SET) {
