@@ -22,7 +22,6 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/websocket/teardown.hpp>
-#include <deque>
 #include <memory>
 #include <string>
 #include <type_traits>
@@ -39,6 +38,8 @@ class CoalescingStream {
   static constexpr size_t kHighWater = 64 * 1024;
   // Buffers in one gather write (the kernel takes up to 1024).
   static constexpr size_t kMaxGather = 256;
+  // Queue entries an idle connection keeps allocated.
+  static constexpr size_t kKeepChunks = 2;
 
   template <typename... Args>
   explicit CoalescingStream(Args&&... args) : next_(std::forward<Args>(args)...) {}
@@ -78,10 +79,8 @@ class CoalescingStream {
 
   // Drops what is queued behind the write in flight (a slow consumer about to be closed).
   void DropQueued() {
-    while (queue_.size() > in_flight_) {
-      queued_bytes_ -= queue_.back().size();
-      queue_.pop_back();
-    }
+    for (const Chunk& c : queue_) queued_bytes_ -= c.size();
+    queue_.clear();
   }
 
   template <typename MutableBufferSequence, typename ReadHandler>
@@ -98,7 +97,7 @@ class CoalescingStream {
   // Runs `fn` once everything queued has been written (or writing failed).
   template <typename Fn>
   void WhenFlushed(Fn fn) {
-    if (error_ || queue_.empty()) return fn();
+    if (error_ || (queue_.empty() && writing_.empty())) return fn();
     on_flushed_ = std::make_unique<Callback<Fn>>(std::move(fn));
   }
 
@@ -159,17 +158,21 @@ class CoalescingStream {
   void Push(Chunk c) {
     queued_bytes_ += c.size();
     queue_.push_back(std::move(c));
-    if (in_flight_ == 0) Flush();
+    if (writing_.empty()) Flush();
   }
 
   void Flush() {
     ++flushes_;
-    in_flight_ = std::min(queue_.size(), kMaxGather);
+    // The chunks being written move to writing_, which nothing touches until the write completes:
+    // the gather list points into them (the frame headers and Beast's bytes live inside a Chunk).
+    const size_t n = std::min(queue_.size(), kMaxGather);
+    writing_.assign(std::make_move_iterator(queue_.begin()),
+                    std::make_move_iterator(queue_.begin() + static_cast<std::ptrdiff_t>(n)));
+    queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(n));
     auto done = [this, keep = owner_.lock()](boost::beast::error_code ec, size_t) { OnFlushed(ec); };
     if constexpr (kTls) {
       linear_.clear();
-      for (size_t i = 0; i < in_flight_; ++i) {
-        const Chunk& c = queue_[i];
+      for (const Chunk& c : writing_) {
         linear_.append(c.head.data(), c.head_len);
         if (c.shared) {
           linear_.append(*c.shared);
@@ -180,8 +183,7 @@ class CoalescingStream {
       boost::asio::async_write(next_, boost::asio::buffer(linear_), std::move(done));
     } else {
       gather_.clear();
-      for (size_t i = 0; i < in_flight_; ++i) {
-        const Chunk& c = queue_[i];
+      for (const Chunk& c : writing_) {
         if (c.head_len) gather_.emplace_back(c.head.data(), c.head_len);
         if (c.shared) {
           gather_.emplace_back(c.shared->data(), c.shared->size());
@@ -194,11 +196,8 @@ class CoalescingStream {
   }
 
   void OnFlushed(boost::beast::error_code ec) {
-    for (size_t i = 0; i < in_flight_ && !queue_.empty(); ++i) {
-      queued_bytes_ -= queue_.front().size();
-      queue_.pop_front();
-    }
-    in_flight_ = 0;
+    for (const Chunk& c : writing_) queued_bytes_ -= c.size();
+    writing_.clear();
     if (linear_.capacity() > 4 * kHighWater) std::string().swap(linear_);
     if (ec) {
       error_ = ec;
@@ -206,18 +205,23 @@ class CoalescingStream {
       queued_bytes_ = 0;
     } else if (!queue_.empty()) {
       Flush();
-    } else if (gather_.capacity() > kMaxGather) {
-      std::vector<boost::asio::const_buffer>().swap(gather_);
+    } else {
+      // Idle again: keep room for the usual one or two frames, give back what a burst took.
+      if (queue_.capacity() > kKeepChunks) std::vector<Chunk>().swap(queue_);
+      if (writing_.capacity() > kKeepChunks) std::vector<Chunk>().swap(writing_);
+      if (gather_.capacity() > 2 * kKeepChunks) std::vector<boost::asio::const_buffer>().swap(gather_);
     }
     if (waiting_ && (error_ || queued_bytes_ <= kHighWater))
       std::exchange(waiting_, nullptr)->Complete(error_);
-    if (on_flushed_ && (error_ || queue_.empty())) std::exchange(on_flushed_, nullptr)->Run();
+    if (on_flushed_ && (error_ || (queue_.empty() && writing_.empty())))
+      std::exchange(on_flushed_, nullptr)->Run();
   }
 
   Next next_;
   std::weak_ptr<void> owner_;
-  std::deque<Chunk> queue_;
-  size_t in_flight_ = 0;  // the first in_flight_ chunks are being written
+  // Vectors, not a deque: an empty std::deque still holds a 512-byte node on every connection.
+  std::vector<Chunk> queue_;    // waiting for the next write
+  std::vector<Chunk> writing_;  // in the write in flight (empty: no write in flight)
   size_t queued_bytes_ = 0;
   std::vector<boost::asio::const_buffer> gather_;
   std::string linear_;

@@ -103,7 +103,7 @@ void WebSocketSession<Stream>::OnRead(beast::error_code ec, size_t) {
   } else {
     chat_->OnBinary();
   }
-  buffer_.consume(buffer_.size());
+  buffer_.Reset();
   if (!finished_) DoRead();
 }
 

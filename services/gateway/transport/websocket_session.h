@@ -9,13 +9,13 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket.hpp>
-#include <deque>
 #include <memory>
 #include <string>
 
 #include "domain/chat_connection.h"
 #include "transport/client_session.h"
 #include "transport/coalescing_stream.h"
+#include "transport/stepped_read_buffer.h"
 
 namespace chat::gateway {
 
@@ -48,7 +48,7 @@ class WebSocketSession : public ClientSession, public std::enable_shared_from_th
 
   // Frames queued while a write is in flight go out together (CoalescingStream).
   boost::beast::websocket::stream<CoalescingStream<Stream>> ws_;
-  boost::beast::flat_buffer buffer_;
+  SteppedReadBuffer buffer_;
   GatewayContext& ctx_;
   std::unique_ptr<ChatConnection> chat_;
   ConnectionIdentity identity_;
