@@ -1,16 +1,23 @@
 // libFuzzer target over the gateway's frame decoding and dispatch: every input is one text frame given
 // to a ChatConnection, whose backends answer at once (alternating success and each error code), so the
 // parse, validation, rate limiting, join/resume seams and slash-command paths all run. Finds crashes,
-// sanitizer reports and broken invariants (every reply must be valid JSON of a ServerFrame).
+// sanitizer reports and broken invariants (every reply must be valid JSON of a ServerFrame). The same
+// bytes also go through the WebSocketFrameReader (the gateway's framing of what the socket gives), cut
+// into chunks at varying points: at most one error event, always the last, and every text message valid
+// UTF-8.
 #include <google/protobuf/util/json_util.h>
 
 #include <cstdint>
 #include <cstdlib>
 #include <memory>
 #include <string>
+#include <string_view>
+#include <vector>
 
+#include "common/text_rules.h"
 #include "domain/chat_connection.h"
 #include "domain/frame_codec.h"
+#include "domain/websocket_frame_reader.h"
 
 namespace {
 
@@ -72,6 +79,19 @@ void CheckFrame(const std::shared_ptr<const std::string>& bytes) {
 
 }  // namespace
 
+void FuzzFraming(const uint8_t* data, size_t size) {
+  WebSocketFrameReader reader(size > 0 ? 16 + data[0] * 64 : 1024);
+  std::vector<WebSocketEvent> events;
+  std::string_view bytes(reinterpret_cast<const char*>(data), size);
+  const size_t step = size > 1 ? 1 + data[1] % 17 : 1;
+  for (size_t at = 0; at < bytes.size(); at += step) reader.Feed(bytes.substr(at, step), events);
+  for (size_t i = 0; i < events.size(); ++i) {
+    const auto& e = events[i];
+    if (e.kind == WebSocketEvent::Kind::kError && i + 1 != events.size()) std::abort();
+    if (e.kind == WebSocketEvent::Kind::kText && !chat::IsValidUtf8(e.payload)) std::abort();
+  }
+}
+
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static chat::MetricsRegistry registry;
   static ConnectionMetrics metrics(registry);
@@ -100,5 +120,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     start = end + 1;
   }
   conn.Close();
+  FuzzFraming(data, size);
   return 0;
 }

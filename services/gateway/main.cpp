@@ -19,6 +19,7 @@
 #include "transport/admin_grpc_service.h"
 #include "transport/control_listener.h"
 #include "transport/gateway_context.h"
+#include "transport/idle_sweep.h"
 #include "transport/listener.h"
 #include "transport/room_hub.h"
 #include "transport/static_files.h"
@@ -224,6 +225,8 @@ int main() {
   hub.StartTicking();
   PresenceHeartbeat heartbeat(main_ctx, presence_stream, ctx);
   asio::post(main_ctx, [&] { heartbeat.Start(); });
+  IdleSweep idle_sweep(main_ctx, ctx);
+  asio::post(main_ctx, [&] { idle_sweep.Start(); });
   log::Info("gateway ready", {{"http_port", listener->port()},
                               {"tls", !cfg.tls_cert_file.empty()},
                               {"grpc_port", grpc_port},
@@ -245,7 +248,10 @@ int main() {
   }
   // Presence must hear of the closes before the streams go.
   std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  asio::post(main_ctx, [&] { heartbeat.Stop(); });
+  asio::post(main_ctx, [&] {
+    heartbeat.Stop();
+    idle_sweep.Stop();
+  });
   hub.StopTicking();
   subscriber.Stop();
   messages_stream.Stop();

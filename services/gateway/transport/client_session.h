@@ -2,6 +2,7 @@
 // What the gateway's control paths (kick, broadcast, invites, shutdown) need of a client's session,
 // whatever carries it: WebSocket, over TLS or not, or the SSE fallback. Every method is thread-safe.
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -20,6 +21,9 @@ class ClientSession : public RoomMember {
   // Closes with a WebSocket close code (1001 on shutdown, 4003 kicked); the SSE fallback sends the
   // code in a last `close` event.
   virtual void CloseFromAnyThread(uint16_t code, std::string reason) = 0;
+  // Called every few seconds by the IdleSweep: a session that keeps its own keepalive does nothing; a
+  // WebSocket pings a quiet client and drops one silent for twice the heartbeat.
+  virtual void CheckIdleFromAnyThread(std::chrono::steady_clock::time_point /*now*/) {}
 };
 
 }  // namespace chat::gateway

@@ -18,6 +18,7 @@
 #include <array>
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/buffer.hpp>
+#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
@@ -58,22 +59,25 @@ class CoalescingStream {
   void QueueText(std::shared_ptr<const std::string> payload) {
     if (error_) return;
     Chunk c;
-    size_t n = payload->size();
-    c.head[0] = static_cast<char>(0x81);  // FIN, text
-    if (n < 126) {
-      c.head[1] = static_cast<char>(n);
-      c.head_len = 2;
-    } else if (n < 65536) {
-      c.head[1] = 126;
-      c.head[2] = static_cast<char>(n >> 8);
-      c.head[3] = static_cast<char>(n);
-      c.head_len = 4;
-    } else {
-      c.head[1] = 127;
-      for (int i = 0; i < 8; ++i) c.head[2 + i] = static_cast<char>(static_cast<uint64_t>(n) >> (56 - 8 * i));
-      c.head_len = 10;
-    }
+    SetHead(c, 0x1, payload->size());
     c.shared = std::move(payload);
+    Push(std::move(c));
+  }
+
+  // Queues one unfragmented, unmasked frame of its own bytes (ping, pong, close: `opcode` 0x9, 0xa, 0x8).
+  void QueueFrame(uint8_t opcode, std::string payload) {
+    if (error_) return;
+    Chunk c;
+    SetHead(c, opcode, payload.size());
+    c.owned = std::move(payload);
+    Push(std::move(c));
+  }
+
+  // Queues bytes as they are (the handshake's HTTP answer).
+  void QueueRaw(std::string bytes) {
+    if (error_) return;
+    Chunk c;
+    c.owned = std::move(bytes);
     Push(std::move(c));
   }
 
@@ -134,7 +138,25 @@ class CoalescingStream {
     Fn fn;
   };
 
-  static constexpr bool kTls = !std::is_same_v<Next, boost::beast::tcp_stream>;
+  static constexpr bool kTls =
+      !std::is_same_v<Next, boost::beast::tcp_stream> && !std::is_same_v<Next, boost::asio::ip::tcp::socket>;
+
+  static void SetHead(Chunk& c, uint8_t opcode, size_t n) {
+    c.head[0] = static_cast<char>(0x80 | opcode);  // FIN
+    if (n < 126) {
+      c.head[1] = static_cast<char>(n);
+      c.head_len = 2;
+    } else if (n < 65536) {
+      c.head[1] = 126;
+      c.head[2] = static_cast<char>(n >> 8);
+      c.head[3] = static_cast<char>(n);
+      c.head_len = 4;
+    } else {
+      c.head[1] = 127;
+      for (int i = 0; i < 8; ++i) c.head[2 + i] = static_cast<char>(static_cast<uint64_t>(n) >> (56 - 8 * i));
+      c.head_len = 10;
+    }
+  }
 
   template <typename ConstBufferSequence, typename Handler>
   void Accept(const ConstBufferSequence& buffers, Handler handler) {

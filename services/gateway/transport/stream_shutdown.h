@@ -10,6 +10,12 @@
 namespace chat::gateway {
 
 template <typename Keep>
+void ShutdownStream(boost::asio::ip::tcp::socket& socket, Keep) {
+  boost::beast::error_code ignored;
+  socket.shutdown(boost::asio::ip::tcp::socket::shutdown_send, ignored);
+}
+
+template <typename Keep>
 void ShutdownStream(boost::beast::tcp_stream& stream, Keep) {
   boost::beast::error_code ignored;
   stream.socket().shutdown(boost::asio::ip::tcp::socket::shutdown_send, ignored);

@@ -2,114 +2,197 @@
 
 #include <boost/asio/post.hpp>
 #include <boost/beast/ssl.hpp>
-#include <boost/beast/websocket/ssl.hpp>
 
 #include "common/log.h"
+#include "common/text_rules.h"
+#include "domain/websocket_handshake.h"
 #include "transport/connection_setup.h"
 #include "transport/gateway_context.h"
+#include "transport/stream_shutdown.h"
 
 namespace chat::gateway {
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
-namespace websocket = beast::websocket;
+namespace http = beast::http;
+
+namespace {
+
+constexpr uint8_t kOpClose = 0x8;
+constexpr uint8_t kOpPing = 0x9;
+constexpr uint8_t kOpPong = 0xa;
+// How long a closing connection waits for the peer's close frame (or EOF) before dropping it.
+constexpr auto kCloseLinger = std::chrono::seconds(5);
+
+std::string_view Header(const http::request<http::string_body>& req, http::field f) {
+  auto v = req[f];
+  return std::string_view(v.data(), v.size());
+}
+
+}  // namespace
 
 template <typename Stream>
 WebSocketSession<Stream>::WebSocketSession(Stream stream, GatewayContext& ctx, ConnectionIdentity identity,
                                            size_t lane)
-    : ws_(std::move(stream)), ctx_(ctx), identity_(std::move(identity)), lane_(lane) {}
+    : out_(WebSocketTransport<Stream>::From(std::move(stream))),
+      reader_(static_cast<size_t>(ctx.config.frame_limit_bytes)),
+      ctx_(ctx),
+      identity_(std::move(identity)),
+      lane_(lane) {}
 
 template <typename Stream>
 WebSocketSession<Stream>::~WebSocketSession() = default;
 
 template <typename Stream>
 void WebSocketSession<Stream>::JoinFromAnyThread(std::string room) {
-  asio::post(ws_.get_executor(), [self = this->shared_from_this(), room = std::move(room)] {
+  asio::post(out_.get_executor(), [self = this->shared_from_this(), room = std::move(room)] {
     if (self->chat_ && !self->finished_) self->chat_->JoinInvited(room);
   });
 }
 
 template <typename Stream>
 void WebSocketSession<Stream>::DeliverRaw(std::shared_ptr<const std::string> frame) {
-  asio::post(ws_.get_executor(), [self = this->shared_from_this(), frame = std::move(frame)]() mutable {
+  asio::post(out_.get_executor(), [self = this->shared_from_this(), frame = std::move(frame)]() mutable {
     self->Send(std::move(frame));
   });
 }
 
 template <typename Stream>
-void WebSocketSession<Stream>::Run(beast::http::request<beast::http::string_body> req,
-                                   std::string subprotocol) {
-  const auto& cfg = ctx_.config;
-  // Beast pings when the peer is idle for half the timeout and drops it after the whole timeout.
-  websocket::stream_base::timeout t{};
-  t.handshake_timeout = std::chrono::seconds(10);
-  t.idle_timeout = std::chrono::seconds(cfg.heartbeat_seconds * 2);
-  t.keep_alive_pings = true;
-  beast::get_lowest_layer(ws_).expires_never();
-  ws_.next_layer().SetOwner(this->weak_from_this());
-  ws_.set_option(t);
-  ws_.read_message_max(static_cast<size_t>(cfg.frame_limit_bytes));
-  ws_.auto_fragment(false);
-  ws_.set_option(websocket::stream_base::decorator([subprotocol](websocket::response_type& res) {
-    res.set(beast::http::field::server, "chat-gateway");
-    // Browsers fail the handshake unless one protocol they offered is selected.
-    if (!subprotocol.empty()) res.set(beast::http::field::sec_websocket_protocol, subprotocol);
-  }));
-  ws_.async_accept(req, [self = this->shared_from_this()](beast::error_code ec) { self->OnAccept(ec); });
+void WebSocketSession<Stream>::Run(const http::request<http::string_body>& req,
+                                   const std::string& subprotocol) {
+  out_.SetOwner(this->weak_from_this());
+  UpgradeHeaders h;
+  h.method = std::string_view(req.method_string().data(), req.method_string().size());
+  h.version = req.version();
+  h.upgrade = Header(req, http::field::upgrade);
+  h.connection = Header(req, http::field::connection);
+  h.key = Header(req, http::field::sec_websocket_key);
+  h.websocket_version = Header(req, http::field::sec_websocket_version);
+  HandshakeAnswer answer = CheckUpgrade(h);
+  if (answer.status != 101) {
+    log::Debug("websocket handshake refused", {{"error", answer.reason}});
+    ctx_.sessions.Release(identity_.user);
+    finished_ = true;
+    std::string body = answer.reason + "\n";
+    std::string res = answer.status == 426 ? "HTTP/1.1 426 Upgrade Required\r\nSec-WebSocket-Version: 13\r\n"
+                                           : "HTTP/1.1 400 Bad Request\r\n";
+    res += "Server: chat-gateway\r\nContent-Type: text/plain\r\nConnection: close\r\nContent-Length: " +
+           std::to_string(body.size()) + "\r\n\r\n" + body;
+    out_.QueueRaw(std::move(res));
+    out_.WhenFlushed([self = this->shared_from_this()] { self->CloseSocket(); });
+    return;
+  }
+  out_.QueueRaw(SwitchingProtocolsResponse(answer.accept, subprotocol));
+  Accepted();
 }
 
 template <typename Stream>
-void WebSocketSession<Stream>::OnAccept(beast::error_code ec) {
-  if (ec) {
-    log::Debug("websocket accept failed", {{"error", ec.message()}});
-    ctx_.sessions.Release(identity_.user);
-    return;
-  }
+void WebSocketSession<Stream>::Accepted() {
   ctx_.connections.Add(1);
   ctx_.connects.Inc();
   ctx_.sessions.Add(identity_.connection_id, identity_.user, this->weak_from_this());
   std::weak_ptr<WebSocketSession> weak = this->weak_from_this();
   ChatConnection::Send send = [this](std::shared_ptr<const std::string> frame) { Send(std::move(frame)); };
   ChatConnection::CloseFn close = [this](uint16_t code, std::string reason) {
-    Close(static_cast<websocket::close_code>(code), std::move(reason));
+    Close(code, std::move(reason));
   };
   chat_ = std::make_unique<ChatConnection>(
       identity_, ConnectionLimitsFrom(ctx_.config), ctx_.messages, ctx_.presence, ctx_.fanout,
       ctx_.connection_metrics,
-      ChatConnection::Io{PostTo(weak, ws_.get_executor()), PostAfterTo(weak, ws_.get_executor()),
+      ChatConnection::Io{PostTo(weak, out_.get_executor()), PostAfterTo(weak, out_.get_executor()),
                          std::move(send), std::move(close), std::weak_ptr<RoomMember>(weak)});
   log::Info("connection opened", {{"conn", identity_.connection_id}, {"user", identity_.user}});
+  last_read_ = std::chrono::steady_clock::now();
   chat_->Start();
   DoRead();
 }
 
 template <typename Stream>
 void WebSocketSession<Stream>::DoRead() {
-  ws_.async_read(buffer_,
-                 [self = this->shared_from_this()](beast::error_code ec, size_t n) { self->OnRead(ec, n); });
+  out_.next_layer().async_read_some(
+      asio::buffer(read_buf_),
+      [self = this->shared_from_this()](beast::error_code ec, size_t n) { self->OnRead(ec, n); });
 }
 
 template <typename Stream>
-void WebSocketSession<Stream>::OnRead(beast::error_code ec, size_t) {
+void WebSocketSession<Stream>::OnRead(beast::error_code ec, size_t n) {
+  if (finished_) return;
   if (ec) {
-    // Beast has already answered protocol violations with their close codes: 1009 for a message past
-    // read_message_max, 1007 for invalid UTF-8 in a text message, 1002 for other protocol errors.
-    std::string reason = ec == websocket::error::closed ? "client closed" : ec.message();
-    return Finish(reason);
+    // EOF after our close frame is the end of a clean close; before, the peer went away without one.
+    if (close_sent_) return Finish(closing_ ? "closed by server" : "client closed");
+    return Finish(ec == asio::error::eof ? "connection dropped" : ec.message());
   }
-  if (ws_.got_text()) {
-    auto data = buffer_.cdata();
-    chat_->OnText(std::string_view(static_cast<const char*>(data.data()), data.size()));
-  } else {
-    chat_->OnBinary();
+  last_read_ = std::chrono::steady_clock::now();
+  ping_sent_ = false;
+  if (!Consume(std::string_view(read_buf_.data(), n))) return;
+  if constexpr (!kTls) {
+    // A full chunk may mean more is waiting: take it now, in larger reads off this stack frame, so a
+    // big message costs a few syscalls without a big buffer on the connection.
+    if (n == read_buf_.size()) {
+      auto& socket = out_.next_layer();
+      socket.non_blocking(true, ec);
+      std::array<char, 16384> more;
+      while (!ec) {
+        size_t got = socket.read_some(asio::buffer(more), ec);
+        if (ec == asio::error::would_block || ec == asio::error::try_again) {
+          ec = {};
+          break;
+        }
+        if (ec) {
+          if (close_sent_) return Finish(closing_ ? "closed by server" : "client closed");
+          return Finish(ec == asio::error::eof ? "connection dropped" : ec.message());
+        }
+        if (!Consume(std::string_view(more.data(), got))) return;
+        if (got < more.size()) break;
+      }
+    }
   }
-  buffer_.Reset();
-  if (!finished_) DoRead();
+  DoRead();
+}
+
+template <typename Stream>
+bool WebSocketSession<Stream>::Consume(std::string_view bytes) {
+  std::vector<WebSocketEvent> events;
+  reader_.Feed(bytes, events);
+  for (auto& e : events) {
+    if (finished_) return false;
+    switch (e.kind) {
+      case WebSocketEvent::Kind::kText:
+        // Data after our close frame is read and dropped (RFC 6455 5.5.1), as Beast did.
+        if (!close_sent_ && chat_) chat_->OnText(e.payload);
+        break;
+      case WebSocketEvent::Kind::kBinary:
+        if (!close_sent_ && chat_) chat_->OnBinary();
+        break;
+      case WebSocketEvent::Kind::kPing:
+        if (!close_sent_) out_.QueueFrame(kOpPong, std::move(e.payload));
+        break;
+      case WebSocketEvent::Kind::kPong:
+        break;
+      case WebSocketEvent::Kind::kClose:
+        close_received_ = true;
+        if (close_sent_) {
+          // The answer to our close: done.
+          ShutdownAfterFlush(closing_ ? "closed by server" : "client closed");
+          return false;
+        }
+        // The peer's close: echo its code, then end.
+        SendClose(e.code == 1005 ? 0 : e.code, "");
+        ShutdownAfterFlush("client closed");
+        return false;
+      case WebSocketEvent::Kind::kError:
+        // A protocol violation: 1002, 1007 (invalid UTF-8) or 1009 (message too big), then end.
+        if (!close_sent_) SendClose(e.code, e.payload);
+        ShutdownAfterFlush(e.payload);
+        return false;
+    }
+  }
+  return !finished_;
 }
 
 template <typename Stream>
 void WebSocketSession<Stream>::Deliver(std::shared_ptr<const Delivery> delivery) {
-  asio::post(ws_.get_executor(), [self = this->shared_from_this(), delivery = std::move(delivery)] {
+  asio::post(out_.get_executor(), [self = this->shared_from_this(), delivery = std::move(delivery)] {
     if (self->chat_ && !self->finished_) self->chat_->OnDelivery(*delivery);
   });
 }
@@ -121,49 +204,107 @@ void WebSocketSession<Stream>::DeliverOnLane(const Delivery& delivery) {
 
 template <typename Stream>
 void WebSocketSession<Stream>::Send(std::shared_ptr<const std::string> frame) {
-  if (closing_ || finished_) return;
-  auto& out = ws_.next_layer();
-  if (out.queued_bytes() + frame->size() > static_cast<size_t>(ctx_.config.outbound_queue_bytes)) {
+  if (close_sent_ || finished_) return;
+  if (out_.queued_bytes() + frame->size() > static_cast<size_t>(ctx_.config.outbound_queue_bytes)) {
     // Like Redis's client-output-buffer-limit: a reader this far behind is cut off; it resumes later.
     ctx_.slow_consumers.Inc();
     log::Warn("slow consumer cut off", {{"conn", identity_.connection_id},
-                                        {"queued_bytes", static_cast<int64_t>(out.queued_bytes())}});
-    return Close(websocket::close_code::try_again_later, "outbound queue full");
+                                        {"queued_bytes", static_cast<int64_t>(out_.queued_bytes())}});
+    return Close(1013, "outbound queue full");
   }
-  // The frame joins the write queue under Beast; frames queued while a write is in flight go out
-  // together with the next one.
-  out.QueueText(std::move(frame));
+  // Frames queued while a write is in flight go out together with the next one.
+  out_.QueueText(std::move(frame));
   ctx_.frames_out.Inc();
 }
 
 template <typename Stream>
 void WebSocketSession<Stream>::CloseFromAnyThread(uint16_t code, std::string reason) {
-  asio::post(ws_.get_executor(),
+  asio::post(out_.get_executor(),
              [self = this->shared_from_this(), code, reason = std::move(reason)]() mutable {
-               self->Close(static_cast<websocket::close_code>(code), std::move(reason));
+               self->Close(code, std::move(reason));
              });
 }
 
 template <typename Stream>
-void WebSocketSession<Stream>::Close(websocket::close_code code, std::string reason) {
-  if (closing_ || finished_) return;
+void WebSocketSession<Stream>::CheckIdleFromAnyThread(std::chrono::steady_clock::time_point now) {
+  asio::post(out_.get_executor(), [self = this->shared_from_this(), now] {
+    if (self->finished_ || !self->chat_) return;
+    const auto heartbeat = std::chrono::seconds(self->ctx_.config.heartbeat_seconds);
+    const auto quiet = now - self->last_read_;
+    if (quiet >= 2 * heartbeat) {
+      // Silent through a ping and a whole heartbeat more: gone (a frozen tab, a dead network).
+      self->Finish("idle timeout");
+      self->CloseSocket();
+    } else if (quiet >= heartbeat && !self->ping_sent_ && !self->close_sent_) {
+      self->ping_sent_ = true;
+      self->out_.QueueFrame(kOpPing, std::string());
+    }
+  });
+}
+
+template <typename Stream>
+void WebSocketSession<Stream>::Close(uint16_t code, std::string reason) {
+  if (close_sent_ || finished_) return;
   closing_ = true;
-  close_reason_ = websocket::close_reason(code, reason);
+  close_code_ = code;
   // The close frame queues behind the frames already queued, so they are flushed first; a slow
   // consumer's queue is dropped instead (all but the write in flight).
-  if (code == websocket::close_code::try_again_later) ws_.next_layer().DropQueued();
-  ws_.async_close(close_reason_,
-                  [self = this->shared_from_this()](beast::error_code) { self->Finish("closed by server"); });
+  if (code == 1013) out_.DropQueued();
+  SendClose(code, reason);
+  // Then wait for the peer's close frame (read on), at most kCloseLinger.
+  linger_ = std::make_unique<asio::steady_timer>(out_.get_executor());
+  linger_->expires_after(kCloseLinger);
+  linger_->async_wait([self = this->shared_from_this()](beast::error_code ec) {
+    if (ec || self->finished_) return;
+    self->Finish("closed by server");
+    self->CloseSocket();
+  });
+}
+
+template <typename Stream>
+void WebSocketSession<Stream>::SendClose(uint16_t code, std::string_view reason) {
+  close_sent_ = true;
+  std::string payload;
+  if (code != 0) {
+    payload.push_back(static_cast<char>(code >> 8));
+    payload.push_back(static_cast<char>(code & 0xff));
+    // A control frame carries at most 125 bytes: the reason is cut to 123, on a character boundary.
+    std::string r = SanitizeUtf8(reason.substr(0, 123));
+    while (r.size() > 123) r.pop_back();
+    while (!r.empty() && !IsValidUtf8(r)) r.pop_back();
+    payload += r;
+  }
+  out_.QueueFrame(kOpClose, std::move(payload));
+}
+
+template <typename Stream>
+void WebSocketSession<Stream>::ShutdownAfterFlush(std::string reason) {
+  Finish(reason);
+  out_.WhenFlushed([self = this->shared_from_this()] {
+    ShutdownStream(self->out_.next_layer(), self);
+    // The peer sees our FIN after the close frame; the socket itself goes when the last owner does.
+  });
+}
+
+template <typename Stream>
+void WebSocketSession<Stream>::CloseSocket() {
+  beast::error_code ignored;
+  if constexpr (kTls) {
+    beast::get_lowest_layer(out_.next_layer()).socket().close(ignored);
+  } else {
+    out_.next_layer().close(ignored);
+  }
 }
 
 template <typename Stream>
 void WebSocketSession<Stream>::Finish(std::string_view reason) {
   if (finished_) return;
   finished_ = true;
+  if (linger_) linger_->cancel();
   if (chat_) {
     chat_->Close();
     ctx_.connections.Add(-1);
-    ctx_.Disconnects(DisconnectLabel(closing_, static_cast<uint16_t>(close_reason_.code), reason)).Inc();
+    ctx_.Disconnects(DisconnectLabel(closing_, close_code_, reason)).Inc();
     ctx_.sessions.Remove(identity_.connection_id, identity_.user);
     log::Info("connection closed", {{"conn", identity_.connection_id}, {"reason", reason}});
   }

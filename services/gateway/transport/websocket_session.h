@@ -1,61 +1,100 @@
 #pragma once
-// One WebSocket connection: owns its stream, its read loop and its outbound queue, and drives a
+// One WebSocket connection: owns its socket, its read loop and its outbound queue, and drives a
 // ChatConnection. Lives on one io_context thread (each io_context runs on one thread), so only that
 // thread touches it; other threads reach it through Deliver and the *FromAnyThread methods, which post
-// to it. Outgoing frames queue in the CoalescingStream under Beast (batched socket writes); the queue is
-// bounded in bytes, past the bound the client is closed with 1013. `Stream` is beast::tcp_stream, or
+// to it. Incoming bytes go through a WebSocketFrameReader; outgoing frames queue in a CoalescingStream
+// (batched socket writes), bounded in bytes: past the bound the client is closed with 1013.
+//
+// Idle, a connection holds no read buffer beyond a small array, no timer (the IdleSweep pings quiet
+// clients) and no framing state beyond the reader's few bytes: bench/README.md, scenario 3.
+// `Stream` is what the HTTP session had: beast::tcp_stream (its socket is kept, not its timers), or
 // beast::ssl_stream of one when TLS is on.
 
+#include <array>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <boost/beast/websocket.hpp>
+#include <boost/beast/ssl.hpp>
+#include <chrono>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "domain/chat_connection.h"
+#include "domain/websocket_frame_reader.h"
 #include "transport/client_session.h"
 #include "transport/coalescing_stream.h"
-#include "transport/stepped_read_buffer.h"
 
 namespace chat::gateway {
 
 class GatewayContext;
 
+// What a WebSocket session keeps of the HTTP session's stream.
+template <typename Stream>
+struct WebSocketTransport {
+  using type = Stream;
+  static type From(Stream s) { return s; }
+};
+template <>
+struct WebSocketTransport<boost::beast::tcp_stream> {
+  using type = boost::asio::ip::tcp::socket;
+  static type From(boost::beast::tcp_stream s) { return s.release_socket(); }
+};
+
 template <typename Stream>
 class WebSocketSession : public ClientSession, public std::enable_shared_from_this<WebSocketSession<Stream>> {
  public:
+  using Transport = typename WebSocketTransport<Stream>::type;
+
   WebSocketSession(Stream stream, GatewayContext& ctx, ConnectionIdentity identity, size_t lane);
   ~WebSocketSession() override;
 
   // Completes the upgrade of `req` (already authenticated), answering with `subprotocol` if not empty,
   // then starts reading.
-  void Run(boost::beast::http::request<boost::beast::http::string_body> req, std::string subprotocol);
+  void Run(const boost::beast::http::request<boost::beast::http::string_body>& req,
+           const std::string& subprotocol);
   void Deliver(std::shared_ptr<const Delivery> delivery) override;
   size_t lane() const override { return lane_; }
   void DeliverOnLane(const Delivery& delivery) override;
   void JoinFromAnyThread(std::string room) override;
   void DeliverRaw(std::shared_ptr<const std::string> frame) override;
   void CloseFromAnyThread(uint16_t code, std::string reason) override;
+  void CheckIdleFromAnyThread(std::chrono::steady_clock::time_point now) override;
   bool finished() const { return finished_; }
 
  private:
-  void OnAccept(boost::beast::error_code ec);
+  static constexpr bool kTls = !std::is_same_v<Transport, boost::asio::ip::tcp::socket>;
+  static constexpr size_t kReadChunk = 128;
+
+  void Accepted();
   void DoRead();
   void OnRead(boost::beast::error_code ec, size_t bytes);
+  // Feeds bytes to the reader and acts on its events; false once the session is done reading.
+  bool Consume(std::string_view bytes);
   void Send(std::shared_ptr<const std::string> frame);
-  void Close(boost::beast::websocket::close_code code, std::string reason);
+  // Server-initiated close with `code`; the peer's close (or EOF, or a timeout) ends it.
+  void Close(uint16_t code, std::string reason);
+  void SendClose(uint16_t code, std::string_view reason);
+  void ShutdownAfterFlush(std::string reason);
   void Finish(std::string_view reason);
+  void CloseSocket();
 
-  // Frames queued while a write is in flight go out together (CoalescingStream).
-  boost::beast::websocket::stream<CoalescingStream<Stream>> ws_;
-  SteppedReadBuffer buffer_;
+  CoalescingStream<Transport> out_;
+  WebSocketFrameReader reader_;
   GatewayContext& ctx_;
   std::unique_ptr<ChatConnection> chat_;
   ConnectionIdentity identity_;
-  boost::beast::websocket::close_reason close_reason_;
-  bool closing_ = false;
-  bool finished_ = false;
+  std::chrono::steady_clock::time_point last_read_;
+  std::unique_ptr<boost::asio::steady_timer> linger_;  // only while closing
+  std::array<char, kReadChunk> read_buf_;
   size_t lane_;
+  uint16_t close_code_ = 0;      // what the server closed with
+  bool closing_ = false;         // the server started the close
+  bool close_sent_ = false;      // a close frame is queued or out
+  bool close_received_ = false;  // the peer's close frame arrived
+  bool ping_sent_ = false;       // since the last bytes from the peer
+  bool finished_ = false;
 };
 
 }  // namespace chat::gateway
