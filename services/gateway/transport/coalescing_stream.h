@@ -1,19 +1,14 @@
 #pragma once
-// The write side of a WebSocket connection, under Beast: one ordered queue of outgoing bytes that go
-// to the socket in batches. The session queues its text frames here directly (QueueText: the frame's
-// JSON is shared by every receiver; only a 2-10 byte header is per connection), and Beast's own writes
-// (the handshake answer, pings, pongs, the close frame) pass through async_write_some into the same
+// The write side of a WebSocket connection: one ordered queue of outgoing bytes that go to the socket
+// in batches. Text frames share their body with every receiver (QueueText: only a 2-10 byte header is
+// per connection); control frames (QueueFrame) and the handshake answer (QueueRaw) take the same
 // queue, so the byte order on the wire is the order of the calls. While one socket write is in flight,
 // whatever is queued meanwhile waits and goes out with the next one: a connection that is behind
 // catches up with one syscall for many frames; an idle connection's frame goes out at once.
 //
 // Over plain TCP a flush is a gather write of the queued buffers (no copy); over TLS they are copied
-// into one buffer first, so that they make few TLS records.
-//
-// Beast's writes complete as soon as their bytes are queued, unless more than kHighWater bytes wait:
-// then they complete once the queue has drained below it. Beast never has two writes outstanding on its
-// next layer, so one waiting write is all there can be. The close handshake's teardown waits until the
-// queue is flushed. SetOwner names the object that owns this stream: a flush in flight holds it alive.
+// into one buffer first, so that they make few TLS records. SetOwner names the object that owns this
+// stream: a flush in flight holds it alive.
 
 #include <array>
 #include <boost/asio/async_result.hpp>
@@ -22,7 +17,6 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
-#include <boost/beast/websocket/teardown.hpp>
 #include <memory>
 #include <string>
 #include <type_traits>
@@ -36,7 +30,8 @@ class CoalescingStream {
  public:
   using executor_type = typename Next::executor_type;
   using next_layer_type = Next;
-  static constexpr size_t kHighWater = 64 * 1024;
+  // A TLS flush buffer grown past this by a burst is given back.
+  static constexpr size_t kLinearKeep = 256 * 1024;
   // Buffers in one gather write (the kernel takes up to 1024).
   static constexpr size_t kMaxGather = 256;
   // Queue entries an idle connection keeps allocated.
@@ -87,17 +82,6 @@ class CoalescingStream {
     queue_.clear();
   }
 
-  template <typename MutableBufferSequence, typename ReadHandler>
-  auto async_read_some(const MutableBufferSequence& buffers, ReadHandler&& handler) {
-    return next_.async_read_some(buffers, std::forward<ReadHandler>(handler));
-  }
-
-  template <typename ConstBufferSequence, typename WriteHandler>
-  auto async_write_some(const ConstBufferSequence& buffers, WriteHandler&& handler) {
-    return boost::asio::async_initiate<WriteHandler, void(boost::beast::error_code, std::size_t)>(
-        [this](auto&& h, const ConstBufferSequence& b) { Accept(b, std::move(h)); }, handler, buffers);
-  }
-
   // Runs `fn` once everything queued has been written (or writing failed).
   template <typename Fn>
   void WhenFlushed(Fn fn) {
@@ -108,24 +92,10 @@ class CoalescingStream {
  private:
   struct Chunk {
     std::shared_ptr<const std::string> shared;  // a frame body shared with other connections
-    std::string owned;                          // or bytes of Beast's
+    std::string owned;                          // or bytes of its own (control frames, HTTP)
     std::array<char, 10> head{};
     uint8_t head_len = 0;
     size_t size() const { return head_len + (shared ? shared->size() : owned.size()); }
-  };
-  struct Waiting {
-    virtual ~Waiting() = default;
-    virtual void Complete(boost::beast::error_code ec) = 0;
-  };
-  template <typename Handler>
-  struct WaitingWrite : Waiting {
-    WaitingWrite(Handler h, size_t n, executor_type ex) : handler(std::move(h)), bytes(n), executor(ex) {}
-    void Complete(boost::beast::error_code ec) override {
-      boost::asio::post(executor, boost::beast::bind_handler(std::move(handler), ec, ec ? 0 : bytes));
-    }
-    Handler handler;
-    size_t bytes;
-    executor_type executor;
   };
   struct Flushed {
     virtual ~Flushed() = default;
@@ -158,25 +128,6 @@ class CoalescingStream {
     }
   }
 
-  template <typename ConstBufferSequence, typename Handler>
-  void Accept(const ConstBufferSequence& buffers, Handler handler) {
-    size_t n = boost::asio::buffer_size(buffers);
-    if (error_) {
-      boost::asio::post(get_executor(), boost::beast::bind_handler(std::move(handler), error_, size_t{0}));
-      return;
-    }
-    Chunk c;
-    c.owned.resize(n);
-    boost::asio::buffer_copy(boost::asio::buffer(c.owned), buffers);
-    Push(std::move(c));
-    if (queued_bytes_ <= kHighWater) {
-      boost::asio::post(get_executor(),
-                        boost::beast::bind_handler(std::move(handler), boost::beast::error_code{}, n));
-      return;
-    }
-    waiting_ = std::make_unique<WaitingWrite<Handler>>(std::move(handler), n, get_executor());
-  }
-
   void Push(Chunk c) {
     queued_bytes_ += c.size();
     queue_.push_back(std::move(c));
@@ -186,7 +137,7 @@ class CoalescingStream {
   void Flush() {
     ++flushes_;
     // The chunks being written move to writing_, which nothing touches until the write completes:
-    // the gather list points into them (the frame headers and Beast's bytes live inside a Chunk).
+    // the gather list points into them (frame headers and short owned bytes live inside a Chunk).
     const size_t n = std::min(queue_.size(), kMaxGather);
     writing_.assign(std::make_move_iterator(queue_.begin()),
                     std::make_move_iterator(queue_.begin() + static_cast<std::ptrdiff_t>(n)));
@@ -220,7 +171,7 @@ class CoalescingStream {
   void OnFlushed(boost::beast::error_code ec) {
     for (const Chunk& c : writing_) queued_bytes_ -= c.size();
     writing_.clear();
-    if (linear_.capacity() > 4 * kHighWater) std::string().swap(linear_);
+    if (linear_.capacity() > kLinearKeep) std::string().swap(linear_);
     if (ec) {
       error_ = ec;
       queue_.clear();
@@ -233,8 +184,6 @@ class CoalescingStream {
       if (writing_.capacity() > kKeepChunks) std::vector<Chunk>().swap(writing_);
       if (gather_.capacity() > 2 * kKeepChunks) std::vector<boost::asio::const_buffer>().swap(gather_);
     }
-    if (waiting_ && (error_ || queued_bytes_ <= kHighWater))
-      std::exchange(waiting_, nullptr)->Complete(error_);
     if (on_flushed_ && (error_ || (queue_.empty() && writing_.empty())))
       std::exchange(on_flushed_, nullptr)->Run();
   }
@@ -248,19 +197,8 @@ class CoalescingStream {
   std::vector<boost::asio::const_buffer> gather_;
   std::string linear_;
   boost::beast::error_code error_;
-  std::unique_ptr<Waiting> waiting_;
   std::unique_ptr<Flushed> on_flushed_;
   uint64_t flushes_ = 0;
 };
-
-// The WebSocket close handshake ends with a teardown of the next layer: after the queued bytes (the
-// close frame among them) have gone out.
-template <typename Next, typename TeardownHandler>
-void async_teardown(boost::beast::role_type role, CoalescingStream<Next>& stream, TeardownHandler&& handler) {
-  stream.WhenFlushed([&stream, role, h = std::forward<TeardownHandler>(handler)]() mutable {
-    using boost::beast::websocket::async_teardown;
-    async_teardown(role, stream.next_layer(), std::move(h));
-  });
-}
 
 }  // namespace chat::gateway
