@@ -90,6 +90,11 @@ void Connection::OnConnect(beast::error_code ec) {
     req.set(beast::http::field::user_agent, "chat-loadgen");
     if (!subprotocol.empty()) req.set(beast::http::field::sec_websocket_protocol, subprotocol);
   }));
+  if (o.deflate) {
+    websocket::permessage_deflate pmd;
+    pmd.client_enable = true;
+    ws_.set_option(pmd);
+  }
   ws_.read_message_max(64 * 1024 * 1024);
   ws_.auto_fragment(false);
   state_ = State::kHandshaking;

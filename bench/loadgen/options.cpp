@@ -30,6 +30,7 @@ auth
   --jwt-ttl SECONDS          exp = now + this (default 3600)
   --user-prefix P            connection i is user P<i> (default u)
   --token-in-query           chat: pass ?token= instead of Sec-WebSocket-Protocol: chat.v1, bearer.<jwt>
+  --deflate                  offer permessage-deflate (the server decides)
 load
   --connections N            (default 1)
   --rooms R                  connection i joins room <room-prefix>r<i % R> (default 1)
@@ -134,6 +135,9 @@ Options ParseOptions(int argc, char** argv) {
       o.jwt_ttl_s = ParseNumber<int64_t>(name, value(), 1);
     } else if (name == "user-prefix") {
       o.user_prefix = PlainName(name, value());
+    } else if (name == "deflate") {
+      flag();
+      o.deflate = true;
     } else if (name == "token-in-query") {
       flag();
       o.token_in_query = true;

@@ -34,7 +34,8 @@ struct Options {
   std::string user_prefix = "u";
   std::string room_prefix;
   bool token_in_query = false;
-  int senders_on = -1;  // url index that gets every sender; the others get the pure receivers
+  bool deflate = false;  // offer permessage-deflate
+  int senders_on = -1;   // url index that gets every sender; the others get the pure receivers
   bool exclude_self = false;
   std::vector<int> server_pids;
   std::optional<int64_t> baseline_rss_kib;

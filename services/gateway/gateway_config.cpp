@@ -39,6 +39,9 @@ absl::StatusOr<GatewayConfig> GatewayConfig::FromEnv(EnvLookup lookup) {
   c.frame_limit_bytes = env.Int("FRAME_LIMIT_BYTES", c.frame_limit_bytes, 1024, 16 << 20);
   c.outbound_queue_bytes = env.Int("OUTBOUND_QUEUE_BYTES", c.outbound_queue_bytes, 4096, 1LL << 32);
   c.heartbeat_seconds = env.Int("HEARTBEAT_SECONDS", c.heartbeat_seconds, 1, 3600);
+  c.ws_deflate = env.Bool("WS_DEFLATE", c.ws_deflate);
+  c.ws_deflate_window_bits = env.Int("WS_DEFLATE_WINDOW_BITS", c.ws_deflate_window_bits, 9, 15);
+  c.ws_deflate_min_bytes = env.Int("WS_DEFLATE_MIN_BYTES", c.ws_deflate_min_bytes, 0, 16 << 20);
   c.send_rate_per_second = env.Int("SEND_RATE_PER_SECOND", c.send_rate_per_second, 1, 1000000);
   c.send_burst = env.Int("SEND_BURST", c.send_burst, 1, 1000000);
   c.max_rooms_per_connection = env.Int("MAX_ROOMS_PER_CONNECTION", c.max_rooms_per_connection, 1, 100000);

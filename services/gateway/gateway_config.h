@@ -30,6 +30,10 @@ struct GatewayConfig {
   int64_t frame_limit_bytes = 65536;
   int64_t outbound_queue_bytes = 1 << 20;
   int64_t heartbeat_seconds = 15;
+  // permessage-deflate (RFC 7692), both sides without context takeover: off by default.
+  bool ws_deflate = false;
+  int64_t ws_deflate_window_bits = 11;
+  int64_t ws_deflate_min_bytes = 256;  // smaller frames go out uncompressed
   int64_t send_rate_per_second = 10;
   int64_t send_burst = 20;
   int64_t max_rooms_per_connection = 100;

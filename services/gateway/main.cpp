@@ -187,6 +187,9 @@ int main() {
   hub.SetLanes(context_ptrs);
 
   GatewayContext ctx(cfg, metrics, messages, presence, hub, rooms, jwt);
+  if (cfg.ws_deflate) {
+    for (size_t i = 0; i < threads; ++i) ctx.deflate_by_lane.push_back(std::make_unique<DeflateCache>());
+  }
   control = std::make_unique<ControlListener>(ctx, metrics);
   subscriber.SubscribeForever(std::string(kControlChannel));
   ctx.ready = [&] { return messages_stream.ready() && presence_stream.ready() && subscriber.connected(); };

@@ -24,6 +24,19 @@ TEST(GatewayConfig, DefaultsOfDesign) {
   EXPECT_EQ(c->send_burst, 20);
   EXPECT_FALSE(c->dev_login);
   EXPECT_FALSE(c->gateway_id.empty());
+  EXPECT_FALSE(c->ws_deflate);
+}
+
+TEST(GatewayConfig, PermessageDeflateIsOptIn) {
+  auto c = GatewayConfig::FromEnv(
+      MapEnv({{"JWT_SECRET", "0123456789abcdef"}, {"WS_DEFLATE", "1"}, {"WS_DEFLATE_WINDOW_BITS", "9"}}));
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_TRUE(c->ws_deflate);
+  EXPECT_EQ(c->ws_deflate_window_bits, 9);
+  EXPECT_EQ(c->ws_deflate_min_bytes, 256);
+  EXPECT_FALSE(
+      GatewayConfig::FromEnv(MapEnv({{"JWT_SECRET", "0123456789abcdef"}, {"WS_DEFLATE_WINDOW_BITS", "8"}}))
+          .ok());
 }
 
 TEST(GatewayConfig, RequiresASecretAndSaneLimits) {

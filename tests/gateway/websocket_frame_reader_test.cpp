@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "domain/permessage_deflate.h"
+
 namespace chat::gateway {
 namespace {
 
@@ -131,6 +133,41 @@ TEST(WebSocketFrameReader, RefusesInvalidUtf8AndOversizedMessages) {
   auto out = Read(Frame(0x1, "\xe2\x82", false) + Frame(0x0, "\xac"));
   ASSERT_EQ(out.size(), 1u);
   EXPECT_EQ(out[0].payload, "€");
+}
+
+TEST(WebSocketFrameReader, InflatesCompressedMessagesOnlyWhenNegotiated) {
+  const std::string text(3000, 'z');
+  const std::string packed = DeflateMessage(text, 11);
+  // RSV1 on the first frame marks the message compressed; continuations carry no RSV1.
+  const std::string one = Frame(0x1, packed, true, true, /*rsv=*/0x40);
+  const std::string split = Frame(0x1, packed.substr(0, 5), false, true, 0x40) + Frame(0x0, packed.substr(5));
+  for (const auto& bytes : {one, split}) {
+    WebSocketFrameReader r(1 << 20);
+    r.EnableDeflate();
+    std::vector<WebSocketEvent> out;
+    r.Feed(bytes, out);
+    ASSERT_EQ(out.size(), 1u);
+    EXPECT_EQ(out[0].kind, Kind::kText);
+    EXPECT_EQ(out[0].payload, text);
+    EXPECT_EQ(r.inflated(), 1u);
+  }
+  ExpectError(one, 1002);  // not negotiated: RSV1 is a protocol error
+  WebSocketFrameReader r(1000);
+  r.EnableDeflate();
+  std::vector<WebSocketEvent> out;
+  r.Feed(one, out);  // 3000 bytes once inflated, past the 1000-byte limit
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].code, 1009);
+  WebSocketFrameReader r2(1 << 20);
+  r2.EnableDeflate();
+  out.clear();
+  r2.Feed(Frame(0x9, "p", true, true, 0x40), out);  // never on a control frame
+  EXPECT_EQ(out.back().code, 1002);
+  WebSocketFrameReader r3(1 << 20);
+  r3.EnableDeflate();
+  out.clear();
+  r3.Feed(Frame(0x1, "\xff\xff\xff", true, true, 0x40), out);  // not deflate data
+  EXPECT_EQ(out.back().kind, Kind::kError);
 }
 
 TEST(WebSocketFrameReader, SurvivesRandomBytes) {

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "common/text_rules.h"
+#include "domain/permessage_deflate.h"
 
 namespace chat::gateway {
 namespace {
@@ -40,7 +41,10 @@ void WebSocketFrameReader::Fail(uint16_t code, std::string why, std::vector<WebS
 bool WebSocketFrameReader::StartFrame(std::vector<WebSocketEvent>& out) {
   fin_ = (head_[0] & 0x80) != 0;
   opcode_ = head_[0] & 0x0f;
-  if ((head_[0] & 0x70) != 0) return Fail(1002, "reserved bits set", out), false;
+  // RSV1 marks a compressed message (permessage-deflate), on its first frame only.
+  const bool rsv1 = (head_[0] & 0x40) != 0;
+  if ((head_[0] & 0x30) != 0 || (rsv1 && (!deflate_ || (opcode_ != kText && opcode_ != kBinary))))
+    return Fail(1002, "reserved bits set", out), false;
   if ((head_[1] & 0x80) == 0) return Fail(1002, "unmasked client frame", out), false;
   const uint8_t len7 = head_[1] & 0x7f;
   uint64_t len = len7;
@@ -67,6 +71,7 @@ bool WebSocketFrameReader::StartFrame(std::vector<WebSocketEvent>& out) {
     case kBinary:
       if (message_opcode_ != 0) return Fail(1002, "new message inside a fragmented one", out), false;
       message_opcode_ = opcode_;
+      message_compressed_ = rsv1;
       break;
     case kClose:
     case kPing:
@@ -113,6 +118,17 @@ void WebSocketFrameReader::EndFrame(std::vector<WebSocketEvent>& out) {
   if (!fin_) return;
   const bool text = message_opcode_ == kText;
   message_opcode_ = 0;
+  if (message_compressed_) {
+    message_compressed_ = false;
+    auto inflated = InflateMessage(message_, max_message_);
+    if (!inflated.ok()) {
+      return absl::IsResourceExhausted(inflated.status())
+                 ? Fail(1009, "message too big", out)
+                 : Fail(1002, std::string(inflated.status().message()), out);
+    }
+    message_ = std::move(*inflated);
+    ++inflated_;
+  }
   if (text && !IsValidUtf8(message_)) return Fail(1007, "text message is not UTF-8", out);
   out.push_back(WebSocketEvent{text ? WebSocketEvent::Kind::kText : WebSocketEvent::Kind::kBinary,
                                std::move(message_), 0});

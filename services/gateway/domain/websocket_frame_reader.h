@@ -9,8 +9,8 @@
 //
 // Refusals carry the close code the RFC asks for: 1002 protocol error (unmasked frame, reserved bits
 // or opcodes, bad control frames, continuation out of place, non-minimal or 64-bit-overflowing
-// lengths, bad close payloads), 1007 invalid UTF-8 in a text message or a close reason, 1009 a
-// message past the limit.
+// lengths, bad close payloads, corrupt compressed data), 1007 invalid UTF-8 in a text message or a
+// close reason, 1009 a message past the limit (inflated size included).
 
 #include <array>
 #include <cstddef>
@@ -38,6 +38,12 @@ class WebSocketFrameReader {
 
   bool failed() const { return failed_; }
 
+  // permessage-deflate was negotiated: a data message whose first frame has RSV1 set is compressed
+  // (inflated when whole, its inflated size under the limit).
+  void EnableDeflate() { deflate_ = true; }
+  // Compressed messages read so far.
+  uint64_t inflated() const { return inflated_; }
+
  private:
   void Fail(uint16_t code, std::string why, std::vector<WebSocketEvent>& out);
   // The header in head_ is whole: checks it and starts its payload. False after a failure.
@@ -59,6 +65,9 @@ class WebSocketFrameReader {
   std::string message_;
   std::string control_;
   bool failed_ = false;
+  bool deflate_ = false;
+  bool message_compressed_ = false;
+  uint64_t inflated_ = 0;
 };
 
 }  // namespace chat::gateway

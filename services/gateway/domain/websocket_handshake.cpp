@@ -50,7 +50,8 @@ std::string WebSocketAcceptFor(std::string_view key) {
   return absl::Base64Escape(absl::string_view(reinterpret_cast<const char*>(digest), sizeof digest));
 }
 
-std::string SwitchingProtocolsResponse(std::string_view accept, std::string_view subprotocol) {
+std::string SwitchingProtocolsResponse(std::string_view accept, std::string_view subprotocol,
+                                       std::string_view extensions) {
   std::string r =
       "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
       "Server: chat-gateway\r\nSec-WebSocket-Accept: ";
@@ -59,6 +60,11 @@ std::string SwitchingProtocolsResponse(std::string_view accept, std::string_view
   if (!subprotocol.empty()) {
     r += "Sec-WebSocket-Protocol: ";
     r += subprotocol;
+    r += "\r\n";
+  }
+  if (!extensions.empty()) {
+    r += "Sec-WebSocket-Extensions: ";
+    r += extensions;
     r += "\r\n";
   }
   r += "\r\n";

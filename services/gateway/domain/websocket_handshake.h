@@ -27,7 +27,8 @@ HandshakeAnswer CheckUpgrade(const UpgradeHeaders& h);
 // Sec-WebSocket-Accept for a Sec-WebSocket-Key: base64(SHA-1(key + the RFC's GUID)).
 std::string WebSocketAcceptFor(std::string_view key);
 
-// The whole 101 response, with `subprotocol` when not empty.
-std::string SwitchingProtocolsResponse(std::string_view accept, std::string_view subprotocol);
+// The whole 101 response, with `subprotocol` and `extensions` when not empty.
+std::string SwitchingProtocolsResponse(std::string_view accept, std::string_view subprotocol,
+                                       std::string_view extensions = {});
 
 }  // namespace chat::gateway

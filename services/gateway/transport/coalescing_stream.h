@@ -50,11 +50,13 @@ class CoalescingStream {
   uint64_t flushes() const { return flushes_; }
   bool failed() const { return static_cast<bool>(error_); }
 
-  // Queues one unfragmented, unmasked text frame with `payload` as its body.
-  void QueueText(std::shared_ptr<const std::string> payload) {
+  // Queues one unfragmented, unmasked text frame with `payload` as its body; `compressed`: the payload
+  // is permessage-deflate data (RSV1 set).
+  void QueueText(std::shared_ptr<const std::string> payload, bool compressed = false) {
     if (error_) return;
     Chunk c;
     SetHead(c, 0x1, payload->size());
+    if (compressed) c.head[0] = static_cast<char>(c.head[0] | 0x40);
     c.shared = std::move(payload);
     Push(std::move(c));
   }

@@ -98,6 +98,10 @@ GatewayContext::GatewayContext(const GatewayConfig& cfg, MetricsRegistry& m, Mes
       slow_consumers(m.GetCounter("chat_slow_consumer_disconnects_total",
                                   "Connections closed because their outbound queue passed its byte limit")),
       frames_out(m.GetCounter("chat_frames_out_total", "Frames written to clients")),
+      frames_deflated(
+          m.GetCounter("chat_ws_frames_deflated_total", "Frames sent compressed (permessage-deflate)")),
+      messages_inflated(m.GetCounter("chat_ws_messages_inflated_total",
+                                     "Client messages received compressed (permessage-deflate)")),
       http_requests(m.GetCounter("chat_http_requests_total", "HTTP requests served")),
       refused_upgrades(m.GetCounter("chat_upgrades_refused_total",
                                     "WebSocket upgrades and API requests refused (auth, origin, limits)")),

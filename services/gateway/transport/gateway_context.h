@@ -7,6 +7,7 @@
 #include <mutex>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "common/metrics.h"
 #include "domain/backends.h"
@@ -17,6 +18,7 @@
 #include "domain/room_registry.h"
 #include "gateway_config.h"
 #include "transport/client_session.h"
+#include "transport/deflate_cache.h"
 
 namespace chat::gateway {
 
@@ -66,6 +68,10 @@ class GatewayContext {
   Counter& connects;
   Counter& slow_consumers;
   Counter& frames_out;
+  Counter& frames_deflated;    // sent compressed (permessage-deflate)
+  Counter& messages_inflated;  // received compressed
+  // One per io thread (lane), made by main when WS_DEFLATE is on; only that lane's thread uses it.
+  std::vector<std::unique_ptr<DeflateCache>> deflate_by_lane;
   Counter& http_requests;
   Counter& refused_upgrades;
   Counter& tls_handshake_failures;

@@ -5,6 +5,7 @@
 
 #include "common/log.h"
 #include "common/text_rules.h"
+#include "domain/permessage_deflate.h"
 #include "domain/websocket_handshake.h"
 #include "transport/connection_setup.h"
 #include "transport/gateway_context.h"
@@ -82,7 +83,14 @@ void WebSocketSession<Stream>::Run(const http::request<http::string_body>& req,
     out_.WhenFlushed([self = this->shared_from_this()] { self->CloseSocket(); });
     return;
   }
-  out_.QueueRaw(SwitchingProtocolsResponse(answer.accept, subprotocol));
+  std::string extensions;
+  if (ctx_.config.ws_deflate && lane_ < ctx_.deflate_by_lane.size()) {
+    extensions = NegotiateDeflate(Header(req, http::field::sec_websocket_extensions),
+                                  static_cast<int>(ctx_.config.ws_deflate_window_bits), &deflate_window_);
+    if (extensions.empty()) deflate_window_ = 0;
+    if (deflate_window_ != 0) reader_.EnableDeflate();
+  }
+  out_.QueueRaw(SwitchingProtocolsResponse(answer.accept, subprotocol, extensions));
   Accepted();
 }
 
@@ -153,7 +161,9 @@ void WebSocketSession<Stream>::OnRead(beast::error_code ec, size_t n) {
 template <typename Stream>
 bool WebSocketSession<Stream>::Consume(std::string_view bytes) {
   std::vector<WebSocketEvent> events;
+  const uint64_t inflated = reader_.inflated();
   reader_.Feed(bytes, events);
+  if (reader_.inflated() != inflated) ctx_.messages_inflated.Inc(reader_.inflated() - inflated);
   for (auto& e : events) {
     if (finished_) return false;
     switch (e.kind) {
@@ -213,7 +223,12 @@ void WebSocketSession<Stream>::Send(std::shared_ptr<const std::string> frame) {
     return Close(1013, "outbound queue full");
   }
   // Frames queued while a write is in flight go out together with the next one.
-  out_.QueueText(std::move(frame));
+  if (deflate_window_ != 0 && frame->size() >= static_cast<size_t>(ctx_.config.ws_deflate_min_bytes)) {
+    out_.QueueText(ctx_.deflate_by_lane[lane_]->Get(frame, deflate_window_), true);
+    ctx_.frames_deflated.Inc();
+  } else {
+    out_.QueueText(std::move(frame));
+  }
   ctx_.frames_out.Inc();
 }
 

@@ -89,6 +89,7 @@ class WebSocketSession : public ClientSession, public std::enable_shared_from_th
   std::unique_ptr<boost::asio::steady_timer> linger_;  // only while closing
   std::array<char, kReadChunk> read_buf_;
   size_t lane_;
+  int deflate_window_ = 0;       // permessage-deflate negotiated: the window to compress with
   uint16_t close_code_ = 0;      // what the server closed with
   bool closing_ = false;         // the server started the close
   bool close_sent_ = false;      // a close frame is queued or out

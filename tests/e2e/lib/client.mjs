@@ -63,12 +63,14 @@ export class ChatClient {
    * Opens a connection and waits for the server's `welcome`. Rejects with err.statusCode set when the
    * server answered the upgrade with plain HTTP (e.g. 401).
    */
-  static connect(url, token, { name, timeoutMs = DEFAULT_TIMEOUT_MS, useHeader = false, ca } = {}) {
+  static connect(url, token, { name, timeoutMs = DEFAULT_TIMEOUT_MS, useHeader = false, ca, deflate = true } = {}) {
     const target = useHeader || !token ? url : `${url}${url.includes('?') ? '&' : '?'}token=${encodeURIComponent(token)}`;
     const headers = useHeader && token ? { Authorization: `Bearer ${token}` } : {};
     // `ca`: the PEM certificate to trust for a wss:// URL.
-    const ws = new WebSocket(target, { headers, maxPayload: 64 * 1024 * 1024, handshakeTimeout: timeoutMs, ...(ca ? { ca } : {}) });
+    // `deflate`: offer permessage-deflate (ws offers it by default, as browsers do).
+    const ws = new WebSocket(target, { headers, maxPayload: 64 * 1024 * 1024, handshakeTimeout: timeoutMs, perMessageDeflate: deflate, ...(ca ? { ca } : {}) });
     const client = new ChatClient(ws, name ?? url);
+    ws.once('upgrade', (res) => (client.upgradeHeaders = res.headers)); // the 101's headers
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         ws.terminate();
