@@ -266,13 +266,18 @@ void WebSocketSession<Stream>::Close(uint16_t code, std::string reason) {
   // consumer's queue is dropped instead (all but the write in flight).
   if (code == 1013) out_.DropQueued();
   SendClose(code, reason);
-  // Then wait for the peer's close frame (read on), at most kCloseLinger.
-  linger_ = std::make_unique<asio::steady_timer>(out_.get_executor());
-  linger_->expires_after(kCloseLinger);
-  linger_->async_wait([self = this->shared_from_this()](beast::error_code ec) {
-    if (ec || self->finished_) return;
-    self->Finish("closed by server");
-    self->CloseSocket();
+  // Then wait for the peer's close frame (reading on), at most kCloseLinger once ours has gone out. A
+  // peer that does not read never gets it: the IdleSweep drops it after twice the heartbeat, and until
+  // then only the write in flight is held (a slow consumer that resumes reading still finds its 1013).
+  out_.WhenFlushed([self = this->shared_from_this()] {
+    if (self->finished_) return;
+    self->linger_ = std::make_unique<asio::steady_timer>(self->out_.get_executor());
+    self->linger_->expires_after(kCloseLinger);
+    self->linger_->async_wait([self](beast::error_code ec) {
+      if (ec || self->finished_) return;
+      self->Finish("closed by server");
+      self->CloseSocket();
+    });
   });
 }
 
