@@ -6,6 +6,7 @@
 #include <ctime>
 
 #include "absl/strings/str_format.h"
+#include "common/json_string.h"
 
 namespace chat::log {
 namespace {
@@ -48,36 +49,6 @@ void Init(std::string_view service, std::string_view level_name) {
 
 bool Enabled(Level level) {
   return static_cast<int>(level) >= settings().min_level.load(std::memory_order_relaxed);
-}
-
-void AppendJsonString(std::string& out, std::string_view s) {
-  out.push_back('"');
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (c < 0x20) {
-          out += absl::StrFormat("\\u%04x", c);
-        } else {
-          out.push_back(static_cast<char>(c));
-        }
-    }
-  }
-  out.push_back('"');
 }
 
 std::string FormatLine(std::string_view service, Level level, std::string_view msg,

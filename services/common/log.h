@@ -38,7 +38,6 @@ void Write(Level level, std::string_view msg, std::initializer_list<Field> field
 // Exposed for tests: the line Write would print, without the trailing newline.
 std::string FormatLine(std::string_view service, Level level, std::string_view msg,
                        std::initializer_list<Field> fields, int64_t unix_micros);
-void AppendJsonString(std::string& out, std::string_view s);
 
 inline void Debug(std::string_view msg, std::initializer_list<Field> f = {}) {
   if (Enabled(Level::kDebug)) Write(Level::kDebug, msg, f);

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "common/json_string.h"
+
 namespace chat::log {
 namespace {
 
@@ -15,7 +17,7 @@ TEST(Log, OneJsonObjectWithFields) {
 
 TEST(Log, EscapesQuotesNewlinesAndControls) {
   std::string s;
-  AppendJsonString(s, "a\"b\\c\nd\x01");
+  chat::AppendJsonString(s, "a\"b\\c\nd\x01");
   EXPECT_EQ(s, "\"a\\\"b\\\\c\\nd\\u0001\"");
 }
 

@@ -9,6 +9,7 @@
 #include <string_view>
 
 #include "absl/strings/escaping.h"
+#include "common/json_string.h"
 
 namespace chat::gateway {
 namespace {
@@ -16,48 +17,6 @@ namespace {
 using google::protobuf::FieldDescriptor;
 using google::protobuf::Message;
 using google::protobuf::Reflection;
-
-constexpr char kHex[] = "0123456789abcdef";
-
-void AppendEscaped(std::string_view s, std::string& out) {
-  out.push_back('"');
-  size_t run = 0;  // start of the bytes not yet copied
-  for (size_t i = 0; i < s.size(); ++i) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    if (c >= 0x20 && c != '"' && c != '\\' && c != 0x7f) continue;
-    out.append(s.data() + run, i - run);
-    run = i + 1;
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      case '\b':
-        out += "\\b";
-        break;
-      case '\f':
-        out += "\\f";
-        break;
-      default:
-        out += "\\u00";
-        out.push_back(kHex[c >> 4]);
-        out.push_back(kHex[c & 0xf]);
-    }
-  }
-  out.append(s.data() + run, s.size() - run);
-  out.push_back('"');
-}
 
 template <typename Int>
 void AppendInt(Int v, std::string& out) {
@@ -165,7 +124,7 @@ bool AppendValue(const Message& m, const Reflection& r, const FieldDescriptor& f
     case FieldDescriptor::CPPTYPE_ENUM: {
       const int v = rep ? r.GetRepeatedEnumValue(m, &f, index) : r.GetEnumValue(m, &f);
       if (const auto* ev = f.enum_type()->FindValueByNumber(v)) {
-        AppendEscaped(ev->name(), out);
+        AppendJsonString(out, ev->name());
       } else {
         AppendInt(v, out);
       }
@@ -180,7 +139,7 @@ bool AppendValue(const Message& m, const Reflection& r, const FieldDescriptor& f
         out += absl::Base64Escape(s);
         out.push_back('"');
       } else {
-        AppendEscaped(s, out);
+        AppendJsonString(out, s);
       }
       return true;
     }
