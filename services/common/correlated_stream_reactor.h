@@ -4,6 +4,10 @@
 // call `reply` exactly once (from any thread). The outbox outlives the reactor, so a reply that arrives
 // after the stream ended is dropped safely. Follows gRPC's WatchReactor: one write in flight, the
 // queue and flags under one mutex, Finish exactly once, OnDone frees.
+//
+// Batches both ways (common/stream_batch.h): a stream message with `batch` set is read as its
+// requests, and to a gateway that asked for it, replies that queue behind the write in flight go out
+// together in the next one (a commit answers many sends at once).
 
 #include <grpcpp/support/server_callback.h>
 
@@ -12,7 +16,8 @@
 #include <memory>
 #include <mutex>
 
-#include "common/metrics.h"
+#include "common/stream_batch.h"
+#include "common/stream_metrics.h"
 
 namespace chat {
 
@@ -21,15 +26,17 @@ class CorrelatedStreamReactor : public grpc::ServerBidiReactor<Request, Reply> {
  public:
   using ReplyFn = std::function<void(Reply)>;
 
-  explicit CorrelatedStreamReactor(Gauge& open_streams)
-      : open_streams_(open_streams), outbox_(std::make_shared<Outbox>()) {
+  CorrelatedStreamReactor(grpc::CallbackServerContext* context, StreamMetrics& metrics)
+      : context_(context), metrics_(metrics), outbox_(std::make_shared<Outbox>(metrics)) {
     outbox_->reactor = this;
-    open_streams_.Add(1);
+    outbox_->batch = SaysStreamBatch(context->client_metadata());
+    metrics_.open.Add(1);
   }
 
   // Call last in the subclass constructor. Initial metadata goes out at once so the gateway learns the
-  // stream is up before its first request.
+  // stream is up (and that we read batches) before its first request.
   void Begin() {
+    context_->AddInitialMetadata(std::string(kStreamBatchKey), "1");
     this->StartSendInitialMetadata();
     this->StartRead(&request_);
   }
@@ -41,17 +48,24 @@ class CorrelatedStreamReactor : public grpc::ServerBidiReactor<Request, Reply> {
       outbox_->MaybeFinishLocked();
       return;
     }
+    const int n = request_.batch_size();
     {
       std::lock_guard lock(outbox_->mu);
-      ++outbox_->in_flight;
+      outbox_->in_flight += n > 0 ? n : 1;
     }
-    Handle(request_, [outbox = outbox_](Reply reply) { outbox->Push(std::move(reply)); });
+    auto reply = [outbox = outbox_](Reply r) { outbox->Push(std::move(r)); };
+    if (n > 0) {
+      metrics_.requests.Inc(static_cast<uint64_t>(n));
+      for (const Request& r : request_.batch()) Handle(r, reply);
+    } else {
+      metrics_.requests.Inc();
+      Handle(request_, std::move(reply));
+    }
     this->StartRead(&request_);
   }
 
   void OnWriteDone(bool ok) override {
     std::lock_guard lock(outbox_->mu);
-    outbox_->queue.pop_front();
     if (!ok) {
       // The stream broke: the gateway answers its requests in flight itself and reconnects.
       outbox_->queue.clear();
@@ -60,7 +74,7 @@ class CorrelatedStreamReactor : public grpc::ServerBidiReactor<Request, Reply> {
       return;
     }
     if (!outbox_->queue.empty() && !outbox_->finished) {
-      this->StartWrite(&outbox_->queue.front());
+      outbox_->StartWriteLocked();
     } else {
       outbox_->writing = false;
       outbox_->MaybeFinishLocked();
@@ -77,7 +91,7 @@ class CorrelatedStreamReactor : public grpc::ServerBidiReactor<Request, Reply> {
       std::lock_guard lock(outbox_->mu);
       outbox_->reactor = nullptr;
     }
-    open_streams_.Add(-1);
+    metrics_.open.Add(-1);
     delete this;
   }
 
@@ -86,9 +100,13 @@ class CorrelatedStreamReactor : public grpc::ServerBidiReactor<Request, Reply> {
 
  private:
   struct Outbox {
+    explicit Outbox(StreamMetrics& m) : metrics(m) {}
     std::mutex mu;
+    StreamMetrics& metrics;
     CorrelatedStreamReactor* reactor = nullptr;  // null once the RPC is done
-    std::deque<Reply> queue;                     // the front is being written while writing is true
+    std::deque<Reply> queue;                     // waiting for the next write
+    Reply in_write;                              // the message being written while writing is true
+    bool batch = false;                          // the gateway reads batched replies
     bool writing = false;
     bool read_done = false;
     bool finished = false;
@@ -99,10 +117,13 @@ class CorrelatedStreamReactor : public grpc::ServerBidiReactor<Request, Reply> {
       --in_flight;
       if (reactor == nullptr || finished) return;
       queue.push_back(std::move(reply));
-      if (!writing) {
-        writing = true;
-        reactor->StartWrite(&queue.front());
-      }
+      if (!writing) StartWriteLocked();
+    }
+    void StartWriteLocked() {
+      writing = true;
+      metrics.replies.Inc(TakeStreamBatch(queue, in_write, batch));
+      metrics.writes.Inc();
+      reactor->StartWrite(&in_write);
     }
     void FinishLocked(grpc::Status status) {
       if (finished || reactor == nullptr) return;
@@ -116,7 +137,8 @@ class CorrelatedStreamReactor : public grpc::ServerBidiReactor<Request, Reply> {
     }
   };
 
-  Gauge& open_streams_;
+  grpc::CallbackServerContext* context_;
+  StreamMetrics& metrics_;
   std::shared_ptr<Outbox> outbox_;
   Request request_;
 };

@@ -3,8 +3,13 @@
 // API. Requests get correlation ids; replies complete their callbacks in any order. When the stream
 // breaks, every request in flight is answered Unavailable and the stream reconnects with jittered
 // backoff. Thread-safe; callbacks run on gRPC threads and must not block.
+//
+// Batches both ways when the backend says it reads batches (common/stream_batch.h): requests that
+// queue behind the write in flight go out together in the next stream message, and a message of
+// batched replies completes each of its callbacks.
 
 #include <grpcpp/grpcpp.h>
+#include <grpcpp/support/client_callback.h>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
@@ -16,11 +21,13 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "common/backoff.h"
 #include "common/log.h"
 #include "common/metrics.h"
+#include "common/stream_batch.h"
 
 namespace chat::gateway {
 
@@ -38,7 +45,12 @@ class BackendStream {
         reconnects_(metrics.GetCounter("chat_backend_stream_reconnects_total", "Backend stream (re)connects",
                                        {{"backend", name_}})),
         up_(metrics.GetGauge("chat_backend_stream_up", "1 while the backend stream is up",
-                             {{"backend", name_}})) {}
+                             {{"backend", name_}})),
+        requests_(metrics.GetCounter("chat_backend_stream_requests_total",
+                                     "Requests sent on the backend stream", {{"backend", name_}})),
+        writes_(metrics.GetCounter("chat_backend_stream_writes_total",
+                                   "Stream messages written to the backend (a batch of requests is one)",
+                                   {{"backend", name_}})) {}
 
   ~BackendStream() { Stop(); }
 
@@ -81,15 +93,21 @@ class BackendStream {
     // With owner's mu_ held.
     void WriteLocked(Request r) {
       writes.push_back(std::move(r));
-      if (!writing && !write_failed) {
-        writing = true;
-        this->StartWrite(&writes.front());
-      }
+      if (!writing && !write_failed) StartWriteLocked();
+    }
+
+    // With owner's mu_ held; writes is not empty.
+    void StartWriteLocked() {
+      writing = true;
+      owner_->requests_.Inc(TakeStreamBatch(writes, in_write, batch));
+      owner_->writes_.Inc();
+      this->StartWrite(&in_write);
     }
 
     void OnReadInitialMetadataDone(bool ok) override {
       std::lock_guard lock(owner_->mu_);
       if (ok) {
+        batch = SaysStreamBatch(context.GetServerInitialMetadata());
         up = true;
         owner_->up_.Set(1);
         owner_->backoff_.Reset();
@@ -99,30 +117,34 @@ class BackendStream {
 
     void OnReadDone(bool ok) override {
       if (!ok) return;  // the stream is ending; OnDone follows
-      Callback cb;
-      {
-        std::lock_guard lock(owner_->mu_);
-        auto it = owner_->pending_.find(reply.correlation_id());
-        if (it != owner_->pending_.end()) {
-          cb = std::move(it->second);
-          owner_->pending_.erase(it);
+      if (reply.batch_size() == 0) {
+        Callback cb = owner_->TakeCallback(reply.correlation_id());
+        if (cb) cb(std::move(reply));
+      } else {
+        std::vector<Callback> cbs;
+        cbs.reserve(static_cast<size_t>(reply.batch_size()));
+        {
+          std::lock_guard lock(owner_->mu_);
+          for (const Reply& r : reply.batch()) cbs.push_back(owner_->TakeCallbackLocked(r.correlation_id()));
+        }
+        for (int i = 0; i < reply.batch_size(); ++i) {
+          if (cbs[static_cast<size_t>(i)]) cbs[static_cast<size_t>(i)](std::move(*reply.mutable_batch(i)));
         }
       }
-      if (cb) cb(std::move(reply));
       reply.Clear();
       this->StartRead(&reply);
     }
 
     void OnWriteDone(bool ok) override {
       std::lock_guard lock(owner_->mu_);
-      writes.pop_front();
       if (!ok) {
         write_failed = true;
         writing = false;
+        writes.clear();
         return;
       }
       if (!writes.empty()) {
-        this->StartWrite(&writes.front());
+        StartWriteLocked();
       } else {
         writing = false;
       }
@@ -135,7 +157,9 @@ class BackendStream {
 
     grpc::ClientContext context;
     Reply reply;
-    std::deque<Request> writes;
+    std::deque<Request> writes;  // waiting for the next write
+    Request in_write;            // being written while writing is true
+    bool batch = false;          // the backend reads batched requests
     bool writing = false;
     bool write_failed = false;
     bool up = false;
@@ -150,10 +174,24 @@ class BackendStream {
     reactor_ = new Reactor(this);
     // A dead peer must be noticed even when no request is flowing.
     reactor_->context.set_wait_for_ready(false);
+    reactor_->context.AddMetadata(std::string(kStreamBatchKey), "1");
     start_(&reactor_->context, reactor_);
     reactor_->StartRead(&reactor_->reply);
     reactor_->StartCall();
     reconnects_.Inc();
+  }
+
+  Callback TakeCallback(uint64_t id) {
+    std::lock_guard lock(mu_);
+    return TakeCallbackLocked(id);
+  }
+
+  Callback TakeCallbackLocked(uint64_t id) {
+    auto it = pending_.find(id);
+    if (it == pending_.end()) return nullptr;
+    Callback cb = std::move(it->second);
+    pending_.erase(it);
+    return cb;
   }
 
   void OnStreamDone(Reactor* r, const grpc::Status& status) {
@@ -195,6 +233,8 @@ class BackendStream {
   bool stopping_ = false;
   Counter& reconnects_;
   Gauge& up_;
+  Counter& requests_;
+  Counter& writes_;
 };
 
 }  // namespace chat::gateway

@@ -34,14 +34,13 @@ std::function<void(absl::StatusOr<T>)> Answer(uint64_t cid, std::function<void(G
 // One gateway's stream: each request goes to MessagesLogic; the reply carries its correlation id.
 class GatewayStreamReactor : public CorrelatedStreamReactor<GatewayRequest, GatewayReply> {
  public:
-  GatewayStreamReactor(MessagesLogic& logic, Gauge& streams, Counter& requests)
-      : CorrelatedStreamReactor(streams), logic_(logic), requests_(requests) {
+  GatewayStreamReactor(grpc::CallbackServerContext* context, MessagesLogic& logic, StreamMetrics& metrics)
+      : CorrelatedStreamReactor(context, metrics), logic_(logic) {
     Begin();
   }
 
  protected:
   void Handle(const GatewayRequest& req, ReplyFn reply) override {
-    requests_.Inc();
     uint64_t cid = req.correlation_id();
     switch (req.body_case()) {
       case GatewayRequest::kJoin:
@@ -104,7 +103,6 @@ class GatewayStreamReactor : public CorrelatedStreamReactor<GatewayRequest, Gate
 
  private:
   MessagesLogic& logic_;
-  Counter& requests_;
 };
 
 template <typename T>
@@ -118,14 +116,11 @@ auto FinishWith(grpc::ServerUnaryReactor* reactor, T* out) {
 }  // namespace
 
 MessagesGrpcService::MessagesGrpcService(MessagesLogic& logic, MetricsRegistry& metrics)
-    : logic_(logic),
-      streams_(metrics.GetGauge("chat_gateway_streams", "Open gateway streams")),
-      stream_requests_(
-          metrics.GetCounter("chat_stream_requests_total", "Requests received on gateway streams")) {}
+    : logic_(logic), stream_metrics_(metrics) {}
 
 grpc::ServerBidiReactor<GatewayRequest, GatewayReply>* MessagesGrpcService::Connect(
-    grpc::CallbackServerContext*) {
-  return new GatewayStreamReactor(logic_, streams_, stream_requests_);
+    grpc::CallbackServerContext* ctx) {
+  return new GatewayStreamReactor(ctx, logic_, stream_metrics_);
 }
 
 grpc::ServerUnaryReactor* MessagesGrpcService::PostMessage(grpc::CallbackServerContext* ctx,

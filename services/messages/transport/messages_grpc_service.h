@@ -4,6 +4,7 @@
 
 #include "chat/v1/messages.grpc.pb.h"
 #include "common/metrics.h"
+#include "common/stream_metrics.h"
 #include "domain/messages_logic.h"
 
 namespace chat::messages {
@@ -38,8 +39,7 @@ class MessagesGrpcService final : public chat::v1::Messages::CallbackService {
 
  private:
   MessagesLogic& logic_;
-  Gauge& streams_;
-  Counter& stream_requests_;
+  StreamMetrics stream_metrics_;
 };
 
 }  // namespace chat::messages

@@ -11,8 +11,8 @@ using chat::v1::PresenceRequest;
 
 class GatewayPresenceReactor : public CorrelatedStreamReactor<PresenceRequest, PresenceReply> {
  public:
-  GatewayPresenceReactor(PresenceLogic& logic, Gauge& streams)
-      : CorrelatedStreamReactor(streams), logic_(logic) {
+  GatewayPresenceReactor(grpc::CallbackServerContext* context, PresenceLogic& logic, StreamMetrics& metrics)
+      : CorrelatedStreamReactor(context, metrics), logic_(logic) {
     Begin();
   }
 
@@ -39,13 +39,11 @@ class GatewayPresenceReactor : public CorrelatedStreamReactor<PresenceRequest, P
 }  // namespace
 
 PresenceGrpcService::PresenceGrpcService(PresenceLogic& logic, WatchHub& watchers, MetricsRegistry& metrics)
-    : logic_(logic),
-      watchers_(watchers),
-      streams_(metrics.GetGauge("chat_gateway_streams", "Open gateway streams")) {}
+    : logic_(logic), watchers_(watchers), stream_metrics_(metrics) {}
 
 grpc::ServerBidiReactor<PresenceRequest, PresenceReply>* PresenceGrpcService::Connect(
-    grpc::CallbackServerContext*) {
-  return new GatewayPresenceReactor(logic_, streams_);
+    grpc::CallbackServerContext* ctx) {
+  return new GatewayPresenceReactor(ctx, logic_, stream_metrics_);
 }
 
 grpc::ServerUnaryReactor* PresenceGrpcService::GetRoomOnline(grpc::CallbackServerContext* ctx,

@@ -3,6 +3,7 @@
 
 #include "chat/v1/presence.grpc.pb.h"
 #include "common/metrics.h"
+#include "common/stream_metrics.h"
 #include "domain/presence_logic.h"
 #include "transport/presence_watch.h"
 
@@ -26,7 +27,7 @@ class PresenceGrpcService final : public chat::v1::Presence::CallbackService {
  private:
   PresenceLogic& logic_;
   WatchHub& watchers_;
-  Gauge& streams_;
+  StreamMetrics stream_metrics_;
 };
 
 }  // namespace chat::presence
