@@ -42,7 +42,8 @@ const log = (...a) => console.error(...a);
 const USAGE = `usage: node bench/run.mjs [options]
   --quick                 small sizes (200 connections, 2 s steps, 2000 idle): checks the plumbing
   --only 1,3              scenarios to run (default 1,2,3,4,5)
-  --systems ours,ws,sio   systems to run (default all three)
+  --systems ours,ws,sio   systems to run (default all: ours, ours-delay, ws, sio); ours-delay is ours
+                          with WS_WRITE_DELAY_MS=20, run in scenarios 1 and 2 only
   --out FILE              markdown results (default bench/results/<YYYY-MM-DD>-<hostname>[-quick].md)
   --gateway-threads N     GATEWAY_THREADS of our gateway (default 1; 0 = one per core)
   --room-presence-events  ours: presence frames to the room on every join (off by default here, as the
@@ -56,7 +57,7 @@ function parseArgs(argv) {
   const o = {
     quick: false,
     only: [1, 2, 3, 4, 5],
-    systems: ['ours', 'ws', 'sio'],
+    systems: ['ours', 'ours-delay', 'ws', 'sio'],
     out: null,
     gatewayThreads: 1,
     roomPresenceEvents: false,
@@ -89,7 +90,7 @@ function parseArgs(argv) {
     }
   }
   if (o.only.some((s) => !SCENARIOS[s])) (log(`--only: scenarios are 1..5\n${USAGE}`), process.exit(2));
-  if (o.systems.some((s) => !SYSTEMS[s])) (log(`--systems: ours, ws, sio\n${USAGE}`), process.exit(2));
+  if (o.systems.some((s) => !SYSTEMS[s])) (log(`--systems: ours, ours-delay, ws, sio\n${USAGE}`), process.exit(2));
   return o;
 }
 
@@ -277,6 +278,8 @@ function freshSioDatabase(infra) {
 
 const SYSTEMS = {
   ours: { label: 'ours', what: 'chat-gateway + messages + presence, PostgreSQL, Redis', protocol: 'chat', persists: true },
+  // The same with an opt-in setting: room messages wait up to 20 ms so that several share a socket write.
+  'ours-delay': { label: 'ours, WS_WRITE_DELAY_MS=20', what: 'ours with room messages held up to 20 ms per connection (opt-in)', protocol: 'chat', persists: true },
   ws: { label: 'ws peer', what: 'Node ws broadcast server, in memory', protocol: 'chat', persists: false },
   sio: { label: 'Socket.IO peer', what: 'Socket.IO 4 + Redis adapter + PostgreSQL insert', protocol: 'socketio', persists: true },
 };
@@ -358,7 +361,7 @@ function tailOf(file, lines = 20) {
  *   stop()      stops everything it started; resolves with notes (crashes, warnings seen in logs)
  */
 async function startSystem(key, { replicas = 1, rooms, opts, infra }) {
-  if (key === 'ours') {
+  if (key === 'ours' || key === 'ours-delay') {
     const stack = await startStack({
       gateways: replicas,
       binDir: BIN,
@@ -372,6 +375,7 @@ async function startSystem(key, { replicas = 1, rooms, opts, infra }) {
           MAX_CONNECTIONS: '200000',
           MAX_CONNECTIONS_PER_USER: '1000000',
           GATEWAY_THREADS: String(opts.gatewayThreads),
+          ...(key === 'ours-delay' ? { WS_WRITE_DELAY_MS: '20' } : {}),
         },
         // Joining needs an existing room (the peers create rooms on the fly): seed the load
         // generator's rooms r0..r<rooms-1> as public rooms, which anyone may join.
@@ -661,7 +665,7 @@ async function stepRates({ start, maxSteps, refine, settleMs }, run, judge) {
 const SCENARIOS = {
   1: {
     title: (sz) => `Scenario 1: latency (${fmtInt(sz.conns)} connections, ${sz.rooms} rooms of ${sz.conns / sz.rooms}, ${fmtInt(sz.s1.rate)} msg/s)`,
-    systems: ['ours', 'ws', 'sio'],
+    systems: ['ours', 'ours-delay', 'ws', 'sio'],
     rooms: (sz) => sz.rooms,
     async run(sys, key, { sz, opts }) {
       const r = await runLoadgen(sys, {
@@ -680,10 +684,10 @@ const SCENARIOS = {
         return [SYSTEMS[k].label, fmtMs(l.p50), fmtMs(l.p90), fmtMs(l.p99), fmtMs(l.max), fmtInt(r.deliveries_per_s),
           fmtInt(r.acks_per_s), lostPct(r).toFixed(2), errorCount(r), fmtCpu(r.cpu?.server)];
       };
-      const ratio = (peer) => {
-        const a = res.ours?.result?.report;
+      const ratio = (peer, mine = 'ours') => {
+        const a = res[mine]?.result?.report;
         const b = res[peer]?.result?.report;
-        return [`ours ÷ ${SYSTEMS[peer].label}`, rat(a?.latency_ms.p50, b?.latency_ms.p50), rat(a?.latency_ms.p90, b?.latency_ms.p90),
+        return [`${SYSTEMS[mine].label} ÷ ${SYSTEMS[peer].label}`, rat(a?.latency_ms.p50, b?.latency_ms.p50), rat(a?.latency_ms.p90, b?.latency_ms.p90),
           rat(a?.latency_ms.p99, b?.latency_ms.p99), rat(a?.latency_ms.max, b?.latency_ms.max),
           rat(a?.deliveries_per_s, b?.deliveries_per_s), rat(a?.acks_per_s, b?.acks_per_s), '', '', rat(a?.cpu?.server, b?.cpu?.server)];
       };
@@ -693,7 +697,7 @@ const SCENARIOS = {
 
   2: {
     title: () => 'Scenario 2: max throughput (same topology, rate raised until p99 > 50 ms)',
-    systems: ['ours', 'ws', 'sio'],
+    systems: ['ours', 'ours-delay', 'ws', 'sio'],
     rooms: (sz) => sz.rooms,
     async run(sys, key, { sz, opts }) {
       const steps = await stepRates({ ...sz.s2, settleMs: sz.settleMs }, async (rate) => {
@@ -718,10 +722,10 @@ const SCENARIOS = {
         return [SYSTEMS[k].label, fmtInt(x.best.rate), fmtInt(r.deliveries_per_s), fmtMs(r.latency_ms.p50), fmtMs(r.latency_ms.p99),
           fmtCpu(r.cpu?.server), fmtCpu(r.cpu?.loadgen), x.stopReason];
       };
-      const ratio = (peer) => {
-        const a = res.ours?.result?.best;
+      const ratio = (peer, mine = 'ours') => {
+        const a = res[mine]?.result?.best;
         const b = res[peer]?.result?.best;
-        return [`ours ÷ ${SYSTEMS[peer].label}`, rat(a?.rate, b?.rate), rat(a?.report.deliveries_per_s, b?.report.deliveries_per_s),
+        return [`${SYSTEMS[mine].label} ÷ ${SYSTEMS[peer].label}`, rat(a?.rate, b?.rate), rat(a?.report.deliveries_per_s, b?.report.deliveries_per_s),
           rat(a?.report.latency_ms.p50, b?.report.latency_ms.p50), rat(a?.report.latency_ms.p99, b?.report.latency_ms.p99), '', '', ''];
       };
       return { headers, rows: rowsWithRatios(res, row, ratio), steps: stepsTable(res, 'latency_ms') };
@@ -882,9 +886,11 @@ function cpuBreakdown(cpu) {
 
 /** Rows for ours, ws, sio (those that ran) and then the ours ÷ peer ratio rows. */
 function rowsWithRatios(res, row, ratio) {
-  const keys = ['ours', 'ws', 'sio'].filter((k) => k in res);
+  const keys = ['ours', 'ours-delay', 'ws', 'sio'].filter((k) => k in res);
   const rows = keys.map(row);
-  for (const peer of ['ws', 'sio']) if (res.ours?.result && res[peer]?.result) rows.push(ratio(peer));
+  for (const mine of ['ours', 'ours-delay']) {
+    for (const peer of ['ws', 'sio']) if (res[mine]?.result && res[peer]?.result) rows.push(ratio(peer, mine));
+  }
   return rows;
 }
 
@@ -892,7 +898,7 @@ function rowsWithRatios(res, row, ratio) {
 function stepsTable(res, latencyKey) {
   const headers = ['system', 'rate msg/s', 'sent/s', 'acked/s', 'deliveries/s', 'lost %', 'p50 ms', 'p99 ms', 'server CPU %', 'loadgen CPU %', 'machine CPU %', 'verdict'];
   const rows = [];
-  for (const k of ['ours', 'ws', 'sio']) {
+  for (const k of ['ours', 'ours-delay', 'ws', 'sio']) {
     for (const s of res[k]?.result?.steps ?? []) {
       const r = s.report;
       rows.push([SYSTEMS[k].label, fmtInt(s.rate), fmtInt(r.sent_per_s), fmtInt(r.acks_per_s), fmtInt(r.deliveries_per_s), lostPct(r).toFixed(2),
@@ -947,6 +953,14 @@ function evaluateGoals(all, sz, quick) {
       figure: known ? `${fmtInt(a)} vs ${fmtInt(b)} deliveries/s = ${rat(a, b)}` : 'missing a figure',
       verdict: verdict(known ? a >= 2 * b : null),
     });
+    const d = s2['ours-delay']?.result?.best?.report.deliveries_per_s;
+    if (s2['ours-delay']) {
+      goals.push({
+        goal: 'Scenario 2, the same with WS_WRITE_DELAY_MS=20 (opt-in)',
+        figure: Number.isFinite(d) && Number.isFinite(b) ? `${fmtInt(d)} vs ${fmtInt(b)} deliveries/s = ${rat(d, b)}` : 'missing a figure',
+        verdict: verdict(Number.isFinite(d) && Number.isFinite(b) ? d >= 2 * b : null),
+      });
+    }
   }
   const s1 = all[1]?.ours?.result?.report;
   if (all[1]) {

@@ -42,6 +42,7 @@ absl::StatusOr<GatewayConfig> GatewayConfig::FromEnv(EnvLookup lookup) {
   c.ws_deflate = env.Bool("WS_DEFLATE", c.ws_deflate);
   c.ws_deflate_window_bits = env.Int("WS_DEFLATE_WINDOW_BITS", c.ws_deflate_window_bits, 9, 15);
   c.ws_deflate_min_bytes = env.Int("WS_DEFLATE_MIN_BYTES", c.ws_deflate_min_bytes, 0, 16 << 20);
+  c.ws_write_delay_ms = env.Int("WS_WRITE_DELAY_MS", c.ws_write_delay_ms, 0, 1000);
   c.send_rate_per_second = env.Int("SEND_RATE_PER_SECOND", c.send_rate_per_second, 1, 1000000);
   c.send_burst = env.Int("SEND_BURST", c.send_burst, 1, 1000000);
   c.max_rooms_per_connection = env.Int("MAX_ROOMS_PER_CONNECTION", c.max_rooms_per_connection, 1, 100000);

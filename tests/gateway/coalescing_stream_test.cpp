@@ -1,6 +1,7 @@
 // CoalescingStream over a real loopback TCP connection: frames, control frames and raw bytes come out
 // whole and in the order they were queued, many frames share a socket write, and WhenFlushed waits
-// for the queue to drain.
+// for the queue to drain. Held frames (WS_WRITE_DELAY_MS) wait for FlushHeld or the next write, and the
+// LaneFlusher flushes each holder once after the delay.
 #include "transport/coalescing_stream.h"
 
 #include <gtest/gtest.h>
@@ -9,6 +10,8 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/read.hpp>
 #include <boost/asio/write.hpp>
+
+#include "transport/lane_flusher.h"
 
 namespace chat::gateway {
 namespace {
@@ -114,6 +117,67 @@ TEST(CoalescingStream, DropQueuedKeepsOnlyTheWriteInFlight) {
   p.server->DropQueued();
   EXPECT_EQ(p.server->queued_bytes(), 11u);
   EXPECT_EQ(p.Read(11), std::string("\x81\x09") + "in flight");
+}
+
+TEST(CoalescingStream, HeldFramesWaitForFlushHeldOrTheNextWrite) {
+  Pair p;
+  // Held with nothing in flight: nothing is written until FlushHeld, then all in one write.
+  EXPECT_TRUE(p.server->QueueText(std::make_shared<const std::string>("a"), false, true));
+  EXPECT_TRUE(p.server->QueueText(std::make_shared<const std::string>("b"), false, true));
+  p.io.poll();
+  p.io.restart();  // poll stopped it: nothing was pending
+  EXPECT_EQ(p.server->flushes(), 0u);
+  EXPECT_EQ(p.server->queued_bytes(), 6u);
+  p.server->FlushHeld();
+  EXPECT_EQ(p.server->flushes(), 1u);
+  EXPECT_EQ(Frames(p.Read(6)), (std::vector<std::string>{"a", "b"}));
+  p.io.poll();  // the write's completion
+  p.io.restart();
+  // Held, then a frame that is not: both go out in its write, in order; FlushHeld then has nothing to do.
+  EXPECT_TRUE(p.server->QueueText(std::make_shared<const std::string>("c"), false, true));
+  p.server->QueueText(std::make_shared<const std::string>("ack"));
+  EXPECT_EQ(p.server->flushes(), 2u);
+  EXPECT_EQ(Frames(p.Read(8)), (std::vector<std::string>{"c", "ack"}));
+  p.io.poll();
+  p.io.restart();
+  p.server->FlushHeld();
+  EXPECT_EQ(p.server->flushes(), 2u);
+  // Held behind a write in flight: it goes with the next write, no FlushHeld needed.
+  p.server->QueueText(std::make_shared<const std::string>("d"));
+  EXPECT_FALSE(p.server->QueueText(std::make_shared<const std::string>("e"), false, true));
+  EXPECT_EQ(Frames(p.Read(6)), (std::vector<std::string>{"d", "e"}));
+  EXPECT_EQ(p.server->flushes(), 4u);  // d's, then e's when d's completed
+}
+
+// A session's part of WS_WRITE_DELAY_MS, counted.
+struct CountingHold : HeldWrites {
+  void FlushHeld() override { ++flushed; }
+  int flushed = 0;
+};
+
+TEST(LaneFlusher, FlushesEveryHolderOnceAfterTheDelay) {
+  asio::io_context io;
+  LaneFlusher flusher(io, std::chrono::milliseconds(30));
+  auto a = std::make_shared<CountingHold>();
+  auto b = std::make_shared<CountingHold>();
+  auto gone = std::make_shared<CountingHold>();
+  const auto start = std::chrono::steady_clock::now();
+  flusher.Add(a);
+  flusher.Add(b);
+  flusher.Add(gone);
+  gone.reset();  // closed meanwhile: skipped
+  io.run_for(std::chrono::milliseconds(10));
+  EXPECT_EQ(a->flushed + b->flushed, 0) << "nothing before the delay";
+  io.run();  // the timer fires once, then nothing is left
+  EXPECT_GE(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(30));
+  EXPECT_EQ(a->flushed, 1);
+  EXPECT_EQ(b->flushed, 1);
+  // Idle, the flusher holds no timer: the next hold arms it again.
+  io.restart();
+  flusher.Add(a);
+  io.run();
+  EXPECT_EQ(a->flushed, 2);
+  EXPECT_EQ(b->flushed, 1);
 }
 
 }  // namespace

@@ -25,6 +25,18 @@ TEST(GatewayConfig, DefaultsOfDesign) {
   EXPECT_FALSE(c->dev_login);
   EXPECT_FALSE(c->gateway_id.empty());
   EXPECT_FALSE(c->ws_deflate);
+  EXPECT_EQ(c->ws_write_delay_ms, 0);
+}
+
+TEST(GatewayConfig, WriteDelayIsOptInAndBounded) {
+  auto c = GatewayConfig::FromEnv(MapEnv({{"JWT_SECRET", "0123456789abcdef"}, {"WS_WRITE_DELAY_MS", "20"}}));
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->ws_write_delay_ms, 20);
+  for (const char* bad : {"-1", "1001", "soon"}) {
+    EXPECT_FALSE(
+        GatewayConfig::FromEnv(MapEnv({{"JWT_SECRET", "0123456789abcdef"}, {"WS_WRITE_DELAY_MS", bad}})).ok())
+        << bad;
+  }
 }
 
 TEST(GatewayConfig, PermessageDeflateIsOptIn) {

@@ -6,6 +6,9 @@
 // whatever is queued meanwhile waits and goes out with the next one: a connection that is behind
 // catches up with one syscall for many frames; an idle connection's frame goes out at once.
 //
+// A text frame may also be held (QueueText's `hold`): it waits for the next write instead of starting
+// one, so that WS_WRITE_DELAY_MS can gather a connection's room messages (transport/lane_flusher.h).
+//
 // Over plain TCP a flush is a gather write of the queued buffers (no copy); over TLS they are copied
 // into one buffer first, so that they make few TLS records. SetOwner names the object that owns this
 // stream: a flush in flight holds it alive.
@@ -51,14 +54,25 @@ class CoalescingStream {
   bool failed() const { return static_cast<bool>(error_); }
 
   // Queues one unfragmented, unmasked text frame with `payload` as its body; `compressed`: the payload
-  // is permessage-deflate data (RSV1 set).
-  void QueueText(std::shared_ptr<const std::string> payload, bool compressed = false) {
-    if (error_) return;
+  // is permessage-deflate data (RSV1 set). `hold`: no write starts for it; it goes out with the next
+  // write (one in flight, or the next Queue*, or FlushHeld). Returns true if it is held that way with
+  // no write in flight, i.e. only a FlushHeld would send it.
+  bool QueueText(std::shared_ptr<const std::string> payload, bool compressed = false, bool hold = false) {
+    if (error_) return false;
     Chunk c;
     SetHead(c, 0x1, payload->size());
     if (compressed) c.head[0] = static_cast<char>(c.head[0] | 0x40);
     c.shared = std::move(payload);
-    Push(std::move(c));
+    Push(std::move(c), !hold);
+    return hold && writing_.empty();
+  }
+
+  // Writes what is held, unless a write is in flight (then it goes out with the next one). True if
+  // it started a write.
+  bool FlushHeld() {
+    if (error_ || !writing_.empty() || queue_.empty()) return false;
+    Flush();
+    return true;
   }
 
   // Queues one unfragmented, unmasked frame of its own bytes (ping, pong, close: `opcode` 0x9, 0xa, 0x8).
@@ -88,6 +102,7 @@ class CoalescingStream {
   template <typename Fn>
   void WhenFlushed(Fn fn) {
     if (error_ || (queue_.empty() && writing_.empty())) return fn();
+    FlushHeld();
     on_flushed_ = std::make_unique<Callback<Fn>>(std::move(fn));
   }
 
@@ -130,10 +145,10 @@ class CoalescingStream {
     }
   }
 
-  void Push(Chunk c) {
+  void Push(Chunk c, bool flush = true) {
     queued_bytes_ += c.size();
     queue_.push_back(std::move(c));
-    if (writing_.empty()) Flush();
+    if (flush && writing_.empty()) Flush();
   }
 
   void Flush() {

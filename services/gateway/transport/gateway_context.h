@@ -19,6 +19,7 @@
 #include "gateway_config.h"
 #include "transport/client_session.h"
 #include "transport/deflate_cache.h"
+#include "transport/lane_flusher.h"
 
 namespace chat::gateway {
 
@@ -70,8 +71,12 @@ class GatewayContext {
   Counter& frames_out;
   Counter& frames_deflated;    // sent compressed (permessage-deflate)
   Counter& messages_inflated;  // received compressed
+  Counter& frames_held;        // room messages held for a delayed write (WS_WRITE_DELAY_MS)
+  Counter& delayed_writes;     // socket writes the lane flushers started
   // One per io thread (lane), made by main when WS_DEFLATE is on; only that lane's thread uses it.
   std::vector<std::unique_ptr<DeflateCache>> deflate_by_lane;
+  // WS_WRITE_DELAY_MS > 0: each lane's flusher of held room messages (empty: no delay).
+  std::vector<std::unique_ptr<LaneFlusher>> flush_by_lane;
   Counter& http_requests;
   Counter& refused_upgrades;
   Counter& tls_handshake_failures;

@@ -203,13 +203,27 @@ bool WebSocketSession<Stream>::Consume(std::string_view bytes) {
 template <typename Stream>
 void WebSocketSession<Stream>::Deliver(std::shared_ptr<const Delivery> delivery) {
   asio::post(out_.get_executor(), [self = this->shared_from_this(), delivery = std::move(delivery)] {
-    if (self->chat_ && !self->finished_) self->chat_->OnDelivery(*delivery);
+    self->DeliverNow(*delivery);
   });
 }
 
 template <typename Stream>
 void WebSocketSession<Stream>::DeliverOnLane(const Delivery& delivery) {
-  if (chat_ && !finished_) chat_->OnDelivery(delivery);
+  DeliverNow(delivery);
+}
+
+template <typename Stream>
+void WebSocketSession<Stream>::DeliverNow(const Delivery& delivery) {
+  if (!chat_ || finished_) return;
+  delivering_ = true;
+  chat_->OnDelivery(delivery);
+  delivering_ = false;
+}
+
+template <typename Stream>
+void WebSocketSession<Stream>::FlushHeld() {
+  flush_due_ = false;
+  if (out_.FlushHeld()) ctx_.delayed_writes.Inc();
 }
 
 template <typename Stream>
@@ -222,14 +236,23 @@ void WebSocketSession<Stream>::Send(std::shared_ptr<const std::string> frame) {
                                         {"queued_bytes", static_cast<int64_t>(out_.queued_bytes())}});
     return Close(1013, "outbound queue full");
   }
-  // Frames queued while a write is in flight go out together with the next one.
+  // Frames queued while a write is in flight go out together with the next one. Room messages wait
+  // for the lane's flush when WS_WRITE_DELAY_MS is set; anything else (an ack, a control frame) goes
+  // at once and takes the held frames along.
+  const bool hold = delivering_ && lane_ < ctx_.flush_by_lane.size();
+  bool held;
   if (deflate_window_ != 0 && frame->size() >= static_cast<size_t>(ctx_.config.ws_deflate_min_bytes)) {
-    out_.QueueText(ctx_.deflate_by_lane[lane_]->Get(frame, deflate_window_), true);
+    held = out_.QueueText(ctx_.deflate_by_lane[lane_]->Get(frame, deflate_window_), true, hold);
     ctx_.frames_deflated.Inc();
   } else {
-    out_.QueueText(std::move(frame));
+    held = out_.QueueText(std::move(frame), false, hold);
   }
   ctx_.frames_out.Inc();
+  if (hold) ctx_.frames_held.Inc();
+  if (held && !flush_due_) {
+    flush_due_ = true;
+    ctx_.flush_by_lane[lane_]->Add(this->weak_from_this());
+  }
 }
 
 template <typename Stream>

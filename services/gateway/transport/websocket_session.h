@@ -25,6 +25,7 @@
 #include "domain/websocket_frame_reader.h"
 #include "transport/client_session.h"
 #include "transport/coalescing_stream.h"
+#include "transport/lane_flusher.h"
 
 namespace chat::gateway {
 
@@ -43,7 +44,9 @@ struct WebSocketTransport<boost::beast::tcp_stream> {
 };
 
 template <typename Stream>
-class WebSocketSession : public ClientSession, public std::enable_shared_from_this<WebSocketSession<Stream>> {
+class WebSocketSession : public ClientSession,
+                         public HeldWrites,
+                         public std::enable_shared_from_this<WebSocketSession<Stream>> {
  public:
   using Transport = typename WebSocketTransport<Stream>::type;
 
@@ -61,6 +64,7 @@ class WebSocketSession : public ClientSession, public std::enable_shared_from_th
   void DeliverRaw(std::shared_ptr<const std::string> frame) override;
   void CloseFromAnyThread(uint16_t code, std::string reason) override;
   void CheckIdleFromAnyThread(std::chrono::steady_clock::time_point now) override;
+  void FlushHeld() override;
   bool finished() const { return finished_; }
 
  private:
@@ -73,6 +77,8 @@ class WebSocketSession : public ClientSession, public std::enable_shared_from_th
   // Feeds bytes to the reader and acts on its events; false once the session is done reading.
   bool Consume(std::string_view bytes);
   void Send(std::shared_ptr<const std::string> frame);
+  // A room message: with WS_WRITE_DELAY_MS, held for the lane's next flush.
+  void DeliverNow(const Delivery& delivery);
   // Server-initiated close with `code`; the peer's close (or EOF, or a timeout) ends it.
   void Close(uint16_t code, std::string reason);
   void SendClose(uint16_t code, std::string_view reason);
@@ -96,6 +102,8 @@ class WebSocketSession : public ClientSession, public std::enable_shared_from_th
   bool close_received_ = false;  // the peer's close frame arrived
   bool ping_sent_ = false;       // since the last bytes from the peer
   bool finished_ = false;
+  bool delivering_ = false;  // frames sent now are a room's fan-out (may be held)
+  bool flush_due_ = false;   // held frames wait for the lane's flusher
 };
 
 }  // namespace chat::gateway
