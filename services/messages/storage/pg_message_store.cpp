@@ -230,7 +230,9 @@ absl::StatusOr<std::vector<absl::StatusOr<AppendOutcome>>> PgMessageStore::Appen
       client_ids.push_back(batch[i].client_id);
       bodies.push_back(batch[i].text);
     }
-    pqxx::work tx(conn_->c);
+    // One statement in autocommit is its own transaction: atomic, committed when exec returns, and one
+    // round trip instead of three (BEGIN, the call, COMMIT) on the writer's critical path.
+    pqxx::nontransaction tx(conn_->c);
     pqxx::result rows = tx.exec_prepared(kAppendBatch, TextArrayLiteral(rooms), TextArrayLiteral(senders),
                                          TextArrayLiteral(client_ids), TextArrayLiteral(bodies));
     if (rows.size() != order.size()) {
@@ -261,7 +263,6 @@ absl::StatusOr<std::vector<absl::StatusOr<AppendOutcome>>> PgMessageStore::Appen
         slot = AppendOutcome{std::move(msg), outcome == "duplicate"};
       }
     }
-    tx.commit();
     return out;
   });
 }
