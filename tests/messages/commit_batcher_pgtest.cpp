@@ -1,7 +1,9 @@
 // Group commit against a real PostgreSQL: gap-free seqs under concurrent senders, also with two
-// writers (two messages replicas) on one room, and idempotent sends racing each other.
+// writers (two messages replicas) on one room, idempotent sends racing each other, and publish before
+// completion while the next batch is already being stored.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <future>
 #include <mutex>
 #include <set>
@@ -101,6 +103,31 @@ TEST_F(CommitBatcherTest, ConcurrentSendersGetGapFreeSeqs) {
     EXPECT_EQ(pub.published[i].seq(), static_cast<int64_t>(i + 1));
   auto& sizes = metrics_.GetHistogram("chat_commit_batch_size", "", {});
   EXPECT_LE(sizes.Count(), outcomes.size());
+}
+
+TEST_F(CommitBatcherTest, EachSendCompletesOnlyAfterItsMessageWasPublished) {
+  // The writer stores the next batch while the previous one is published and completed; a send's
+  // completion must still see its own message published (ack after broadcast, DESIGN.md).
+  RecordingPublisher pub;
+  auto batcher = MakeBatcher(pub);
+  std::atomic<int> unpublished_at_ack{0};
+  std::vector<std::promise<void>> done(300);
+  for (int i = 0; i < 300; ++i) {
+    batcher->Submit({room_, room_ + "-acker", "a" + std::to_string(i), "t"},
+                    [&, i](absl::StatusOr<AppendOutcome> o) {
+                      if (!o.ok()) {
+                        ADD_FAILURE() << o.status();
+                        return done[static_cast<size_t>(i)].set_value();
+                      }
+                      std::lock_guard lock(pub.mu);
+                      bool seen = false;
+                      for (const auto& m : pub.published) seen = seen || m.seq() == o->message.seq();
+                      if (!seen) ++unpublished_at_ack;
+                      done[static_cast<size_t>(i)].set_value();
+                    });
+  }
+  for (auto& d : done) d.get_future().wait();
+  EXPECT_EQ(unpublished_at_ack.load(), 0);
 }
 
 TEST_F(CommitBatcherTest, TwoWritersOnOneRoomStayGapFree) {

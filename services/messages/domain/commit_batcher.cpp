@@ -27,6 +27,7 @@ CommitBatcher::CommitBatcher(std::unique_ptr<MessageStore> store, EventPublisher
 CommitBatcher::~CommitBatcher() { Stop(); }
 
 void CommitBatcher::Start() {
+  finisher_ = std::thread([this] { RunFinisher(); });
   writer_ = std::thread([this] { Run(); });
 }
 
@@ -37,6 +38,12 @@ void CommitBatcher::Stop() {
   }
   cv_.notify_all();
   if (writer_.joinable()) writer_.join();
+  {
+    std::lock_guard lock(finish_mu_);
+    writer_done_ = true;
+  }
+  finish_cv_.notify_all();
+  if (finisher_.joinable()) finisher_.join();
 }
 
 void CommitBatcher::Submit(NewMessage message, Done done) {
@@ -93,11 +100,34 @@ void CommitBatcher::CommitOne(std::vector<Pending>& batch) {
     return;
   }
 
+  batch_size_.Observe(static_cast<double>(plan.unique().size()));
+  Committed c{std::move(batch), std::move(plan), std::move(*stored), started};
+  std::unique_lock lock(finish_mu_);
+  finish_cv_.wait(lock, [&] { return committed_waiting_.size() < kMaxCommittedWaiting; });
+  committed_waiting_.push_back(std::move(c));
+  finish_cv_.notify_all();
+}
+
+void CommitBatcher::RunFinisher() {
+  for (;;) {
+    Committed c;
+    {
+      std::unique_lock lock(finish_mu_);
+      finish_cv_.wait(lock, [&] { return writer_done_ || !committed_waiting_.empty(); });
+      if (committed_waiting_.empty()) return;  // the writer stopped and everything is finished
+      c = std::move(committed_waiting_.front());
+      committed_waiting_.pop_front();
+    }
+    finish_cv_.notify_all();  // room for the writer's next batch
+    Finish(c);
+  }
+}
+
+void CommitBatcher::Finish(Committed& c) {
   std::vector<chat::v1::ChatMessage> fresh;
-  for (const auto& o : *stored) {
+  for (const auto& o : c.stored) {
     if (o.ok() && !o->duplicate) fresh.push_back(o->message);
   }
-  batch_size_.Observe(static_cast<double>(plan.unique().size()));
   committed_.Inc(fresh.size());
   if (!fresh.empty()) {
     // Durable already: a failed publish is logged and counted; gateways fill the gap from storage.
@@ -106,11 +136,12 @@ void CommitBatcher::CommitOne(std::vector<Pending>& batch) {
       log::Error("publish after commit failed", {{"error", st.ToString()}});
     }
   }
-  commit_seconds_.Observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
-  for (size_t i = 0; i < batch.size(); ++i) {
-    auto outcome = plan.OutcomeFor(i, *stored);
+  commit_seconds_.Observe(
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - c.started).count());
+  for (size_t i = 0; i < c.batch.size(); ++i) {
+    auto outcome = c.plan.OutcomeFor(i, c.stored);
     if (outcome.ok() && outcome->duplicate) duplicates_.Inc();
-    batch[i].done(std::move(outcome));
+    c.batch[i].done(std::move(outcome));
   }
 }
 

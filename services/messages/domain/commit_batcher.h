@@ -1,7 +1,9 @@
 #pragma once
 // Group commit: sends from every stream and RPC queue here; one writer thread stores what has queued
-// up in one transaction, publishes the new messages, and only then completes each send. Submit is
-// thread-safe and never blocks; completions run on the writer thread and must not block.
+// up in one transaction; a second thread publishes each committed batch's new messages and only then
+// completes its sends, while the writer already stores the next batch. Batches are published and
+// completed in commit order, so each room's messages go out in seq order. Submit is thread-safe and
+// never blocks; completions run on the finishing thread and must not block.
 
 #include <condition_variable>
 #include <deque>
@@ -12,6 +14,7 @@
 
 #include "common/metrics.h"
 #include "domain/event_publisher.h"
+#include "domain/send_batch.h"
 #include "storage/message_store.h"
 
 namespace chat::messages {
@@ -36,8 +39,21 @@ class CommitBatcher {
     NewMessage message;
     Done done;
   };
+  // A stored batch on its way to publish and completion.
+  struct Committed {
+    std::vector<Pending> batch;
+    SendBatch plan;
+    std::vector<absl::StatusOr<AppendOutcome>> stored;
+    std::chrono::steady_clock::time_point started;
+  };
+  // Stored batches waiting for the finishing thread: past this the writer waits (a stalled publish
+  // holds back commits instead of piling them up).
+  static constexpr size_t kMaxCommittedWaiting = 2;
+
   void Run();
   void CommitOne(std::vector<Pending>& batch);
+  void RunFinisher();
+  void Finish(Committed& c);
 
   std::unique_ptr<MessageStore> store_;
   EventPublisher& publisher_;
@@ -49,6 +65,12 @@ class CommitBatcher {
   std::deque<Pending> queue_;
   bool stopping_ = false;
   std::thread writer_;
+
+  std::mutex finish_mu_;
+  std::condition_variable finish_cv_;  // a batch to finish, or room for one, or the writer is done
+  std::deque<Committed> committed_waiting_;
+  bool writer_done_ = false;
+  std::thread finisher_;
 
   Histogram& batch_size_;
   Histogram& commit_seconds_;
