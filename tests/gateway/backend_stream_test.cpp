@@ -120,6 +120,33 @@ struct Server {
   std::unique_ptr<grpc::Server> server;
 };
 
+// gRPC 1.51 polls callback-API work on a process-wide completion queue (`nexting_thread`s) that it
+// creates on first use and tears down when its last user (server or channel) goes; that teardown races
+// with the next test creating it again (ASan: a double free in grpc_cq_internal_unref, ~1 run in 15).
+// Our services keep their servers and channels for their whole life, so the tests do the same: one
+// callback server holds the queue from the first test to the end of the binary.
+class KeepCallbackQueue : public ::testing::Environment {
+ public:
+  void SetUp() override {
+    holder_ = std::make_unique<chat::v1::Presence::CallbackService>();
+    grpc::ServerBuilder builder;
+    builder.RegisterService(holder_.get());
+    int port = 0;
+    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+    server_ = builder.BuildAndStart();
+  }
+  void TearDown() override {
+    server_->Shutdown();
+    server_.reset();
+    holder_.reset();
+  }
+
+ private:
+  std::unique_ptr<chat::v1::Presence::CallbackService> holder_;
+  std::unique_ptr<grpc::Server> server_;
+};
+const auto* const kKeepCallbackQueue = ::testing::AddGlobalTestEnvironment(new KeepCallbackQueue);
+
 // Sends `n` calls from three threads and waits for every answer; each answer must name the room of
 // its own request.
 void CallAndCheck(Stream& stream, int n) {
