@@ -20,11 +20,6 @@ after(async () => {
   await stack?.teardown();
 });
 
-function counter(text, name) {
-  const m = text.match(new RegExp(`^${name} (\\d+)`, 'm'));
-  return m ? Number(m[1]) : 0;
-}
-
 test('room messages are held and written together, in order, none lost; the default replica holds nothing', { timeout: 60_000 }, async () => {
   const alice = await ChatClient.connect(plain.wsUrl, stack.token('alice'));
   const dave = await ChatClient.connect(plain.wsUrl, stack.token('dave'));
@@ -32,8 +27,8 @@ test('room messages are held and written together, in order, none lost; the defa
   const bob = await ChatClient.connect(delayed.wsUrl, stack.token('bob'));
   const carol = await ChatClient.connect(delayed.wsUrl, stack.token('carol'));
   for (const c of [alice, dave, erin, bob, carol]) await c.call({ join: { room: 'general' } }, 'joined');
-  const before = await stack.metricsText(delayed.name);
-  const plainBefore = await stack.metricsText(plain.name);
+  const before = await stack.metricSums(delayed.name);
+  const plainBefore = await stack.metricSums(plain.name);
 
   // 30 sends at once (10 from each sender: within the default send burst): they commit in a few
   // batches and reach the delayed replica within a few ms.
@@ -49,13 +44,13 @@ test('room messages are held and written together, in order, none lost; the defa
   // A request of bob's own is answered while nothing is held for him.
   assert.ok((await bob.request({ ping: {} })).pong);
 
-  const after_ = await stack.metricsText(delayed.name);
-  const held = counter(after_, 'chat_ws_frames_held_total') - counter(before, 'chat_ws_frames_held_total');
-  const writes = counter(after_, 'chat_ws_delayed_writes_total') - counter(before, 'chat_ws_delayed_writes_total');
+  const after_ = await stack.metricSums(delayed.name);
+  const held = (after_.get('chat_ws_frames_held_total') ?? 0) - (before.get('chat_ws_frames_held_total') ?? 0);
+  const writes = (after_.get('chat_ws_delayed_writes_total') ?? 0) - (before.get('chat_ws_delayed_writes_total') ?? 0);
   assert.equal(held, 60, 'each of the 30 messages held for bob and for carol');
   assert.ok(writes >= 2 && writes < held, `held frames went out several to a write (${held} frames, ${writes} delayed writes)`);
-  const plainAfter = await stack.metricsText(plain.name);
-  assert.equal(counter(plainAfter, 'chat_ws_frames_held_total'), counter(plainBefore, 'chat_ws_frames_held_total'),
+  const plainAfter = await stack.metricSums(plain.name);
+  assert.equal(plainAfter.get('chat_ws_frames_held_total') ?? 0, plainBefore.get('chat_ws_frames_held_total') ?? 0,
     'WS_WRITE_DELAY_MS is off by default');
   for (const c of [alice, dave, erin, bob, carol]) assert.deepEqual(c.badFrames, []);
   await Promise.all([alice, dave, erin, bob, carol].map((c) => c.close()));
