@@ -41,22 +41,14 @@ class LaneFlusher {
       if (ec) return;
       std::vector<std::weak_ptr<HeldWrites>> now;
       now.swap(due_);
+      // armed_ is already false: a hold added from here on arms the timer again.
       for (auto& w : now) {
         if (auto held = w.lock()) held->FlushHeld();
       }
-      if (!due_.empty()) Rearm();
     });
   }
 
-  std::chrono::milliseconds delay() const { return delay_; }
-
  private:
-  void Rearm() {
-    std::vector<std::weak_ptr<HeldWrites>> again;
-    again.swap(due_);
-    for (auto& w : again) Add(std::move(w));
-  }
-
   boost::asio::steady_timer timer_;
   std::chrono::milliseconds delay_;
   std::vector<std::weak_ptr<HeldWrites>> due_;

@@ -203,17 +203,13 @@ bool WebSocketSession<Stream>::Consume(std::string_view bytes) {
 template <typename Stream>
 void WebSocketSession<Stream>::Deliver(std::shared_ptr<const Delivery> delivery) {
   asio::post(out_.get_executor(), [self = this->shared_from_this(), delivery = std::move(delivery)] {
-    self->DeliverNow(*delivery);
+    self->DeliverOnLane(*delivery);
   });
 }
 
 template <typename Stream>
 void WebSocketSession<Stream>::DeliverOnLane(const Delivery& delivery) {
-  DeliverNow(delivery);
-}
-
-template <typename Stream>
-void WebSocketSession<Stream>::DeliverNow(const Delivery& delivery) {
+  // Frames sent while handling a room delivery may be held (WS_WRITE_DELAY_MS).
   if (!chat_ || finished_) return;
   delivering_ = true;
   chat_->OnDelivery(delivery);

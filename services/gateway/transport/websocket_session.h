@@ -77,8 +77,6 @@ class WebSocketSession : public ClientSession,
   // Feeds bytes to the reader and acts on its events; false once the session is done reading.
   bool Consume(std::string_view bytes);
   void Send(std::shared_ptr<const std::string> frame);
-  // A room message: with WS_WRITE_DELAY_MS, held for the lane's next flush.
-  void DeliverNow(const Delivery& delivery);
   // Server-initiated close with `code`; the peer's close (or EOF, or a timeout) ends it.
   void Close(uint16_t code, std::string reason);
   void SendClose(uint16_t code, std::string_view reason);
