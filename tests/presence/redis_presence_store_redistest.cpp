@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 #include <hiredis/hiredis.h>
 
+#include <algorithm>
+
 #include "common/redis_connection.h"
 #include "common/text_rules.h"
 #include "storage/redis_presence_store.h"
@@ -129,6 +131,45 @@ TEST_F(PresenceStoreTest, DeadGatewaysUsersGoOfflineAfterTtlAndGrace) {
   EXPECT_TRUE(Sweep(*store_, dead_at).empty());  // closes B's connections, starts the grace
   EXPECT_EQ(Sweep(*store_, dead_at + Timings().grace_ms), std::vector<std::string>{"offline:" + bob_});
   EXPECT_FALSE((*store_->Users({bob_}))[0].online());
+}
+
+TEST_F(PresenceStoreTest, RoomOnlineWithManyMembersPerGateway) {
+  // The scripts ask Redis once per gateway and run whether it is alive; every member must still be
+  // judged by its own gateway.
+  std::vector<std::string> a_users, b_users;
+  for (int i = 0; i < 5; ++i) {
+    a_users.push_back(UniqueName("a"));
+    b_users.push_back(UniqueName("b"));
+    EnterChanges(gw_a_, "a" + std::to_string(i), a_users.back());
+    EnterChanges(gw_b_, "b" + std::to_string(i), b_users.back());
+  }
+  auto both = a_users;
+  both.insert(both.end(), b_users.begin(), b_users.end());
+  std::sort(both.begin(), both.end());
+  EXPECT_EQ(*store_->RoomOnline(room_), both);
+  ASSERT_TRUE(redis_->Command({"DEL", "chat:presence:gw:" + gw_b_}).ok());
+  std::sort(a_users.begin(), a_users.end());
+  EXPECT_EQ(*store_->RoomOnline(room_), a_users);
+  // B's heartbeat within a script counts for the rest of that script: its new member is online.
+  auto carol = UniqueName("carol");
+  auto entered = store_->Enter(Conn(gw_b_, "c", carol), room_, now_);
+  ASSERT_TRUE(entered.ok()) << entered.status();
+  auto expected = a_users;
+  expected.push_back(carol);
+  std::sort(expected.begin(), expected.end());
+  EXPECT_EQ(entered->online, expected);
+}
+
+TEST_F(PresenceStoreTest, ScriptsSurviveAFlushedScriptCache) {
+  EXPECT_EQ(EnterChanges(gw_a_, "1", alice_), std::vector<std::string>{"online:" + alice_});
+  // What a Redis restart or SCRIPT FLUSH does: the next call gets NOSCRIPT and loads the script again.
+  ASSERT_TRUE(redis_->Command({"SCRIPT", "FLUSH"}).ok());
+  EXPECT_EQ(EnterChanges(gw_a_, "2", bob_), std::vector<std::string>{"online:" + bob_});
+  ASSERT_TRUE(redis_->Command({"SCRIPT", "FLUSH"}).ok());
+  auto users = store_->Users({alice_, bob_});
+  ASSERT_TRUE(users.ok()) << users.status();
+  EXPECT_TRUE((*users)[0].online());
+  EXPECT_TRUE((*users)[1].online());
 }
 
 TEST_F(PresenceStoreTest, TwoReplicasSweepingClaimEachChangeOnce) {

@@ -16,6 +16,8 @@
 // per-connection refresh. Every change is one Lua script, atomic against other gateways and replicas.
 // (The scripts name keys in ARGV: fine for one Redis; Redis Cluster needs hash tags, a later change.)
 
+#include <unordered_map>
+
 #include "common/redis_connection.h"
 #include "storage/presence_store.h"
 
@@ -39,15 +41,14 @@ class RedisPresenceStore : public PresenceStore {
   absl::StatusOr<std::vector<chat::v1::UserPresence>> Users(const std::vector<std::string>& users) override;
   absl::Status Publish(const std::vector<PresenceChange>& changes) override;
 
-  // Redis commands this store sent, for the metrics of operations per connect/disconnect.
-  uint64_t commands_sent() const { return commands_; }
-
  private:
-  absl::StatusOr<RedisValue> Run(const std::string& body, std::vector<std::string> args);
+  // Runs one of the scripts (kPrelude + body) by its digest.
+  absl::StatusOr<RedisValue> Run(const char* body, std::vector<std::string> args);
 
   RedisConnection redis_;
   PresenceTimings timings_;
-  uint64_t commands_ = 0;
+  // Script body -> its SHA1 in Redis's script cache.
+  std::unordered_map<const char*, std::string> script_shas_;
 };
 
 }  // namespace chat::presence
