@@ -79,7 +79,9 @@ int main() {
       static_cast<size_t>(config->text_limit_bytes), static_cast<uint32_t>(config->history_page_default),
       static_cast<uint32_t>(config->history_page_max), static_cast<uint32_t>(config->resume_replay_max)};
   LockedEventPublisher side_events(redis.host, redis.port);
-  MessagesLogic logic(batcher, queries, side_events, limits);
+  JoinBatcher joins(queries, static_cast<size_t>(config->commit_batch_max),
+                    static_cast<size_t>(config->queue_max), metrics);
+  MessagesLogic logic(batcher, joins, queries, side_events, limits);
   batcher.Start();
   queries.Start();
 

@@ -193,6 +193,42 @@ TEST_F(PgMessageStoreTest, JoinRules) {
   EXPECT_EQ(store_->Join(UniqueName("missing"), "dave").status().code(), absl::StatusCode::kNotFound);
 }
 
+TEST_F(PgMessageStoreTest, JoinBatchFollowsTheJoinRulesPerJoin) {
+  std::string priv = UniqueName("private");
+  ASSERT_TRUE(store_->CreateRoom(priv, chat::v1::ROOM_KIND_PRIVATE, {"carol"}).ok());
+  Append({{room_, "erin", "c1", "one"}, {room_, "erin", "c2", "two"}});
+  std::string missing = UniqueName("missing");
+  auto out = store_->JoinBatch({{room_, "dave"},
+                                {priv, "dave"},
+                                {priv, "carol"},
+                                {missing, "dave"},
+                                {room_, "dave"},  // twice in one batch
+                                {room_, "frank"}});
+  ASSERT_TRUE(out.ok()) << out.status();
+  ASSERT_EQ(out->size(), 6u);
+  ASSERT_TRUE((*out)[0].ok()) << (*out)[0].status();
+  EXPECT_EQ((*out)[0]->room(), room_);
+  EXPECT_EQ((*out)[0]->kind(), chat::v1::ROOM_KIND_PUBLIC);
+  EXPECT_EQ((*out)[0]->last_seq(), 2);
+  EXPECT_EQ((*out)[1].status().code(), absl::StatusCode::kPermissionDenied);
+  ASSERT_TRUE((*out)[2].ok()) << (*out)[2].status();
+  EXPECT_EQ((*out)[2]->kind(), chat::v1::ROOM_KIND_PRIVATE);
+  EXPECT_EQ((*out)[3].status().code(), absl::StatusCode::kNotFound);
+  EXPECT_TRUE((*out)[4].ok());
+  EXPECT_TRUE((*out)[5].ok());
+  // Joining the public room made dave and frank members (erin became one by sending), once each.
+  EXPECT_EQ(store_->Join(room_, "gina")->member_count(), 4);
+  // Nothing was recorded for the refused ones.
+  EXPECT_EQ(store_->Join(priv, "dave").status().code(), absl::StatusCode::kPermissionDenied);
+  // Any text goes through the array literal unchanged.
+  std::string odd = UniqueName("we\"ird,{room}");
+  ASSERT_TRUE(store_->CreateRoom(odd, chat::v1::ROOM_KIND_PUBLIC, {}).ok());
+  auto odd_out = store_->JoinBatch({{odd, "h\\al"}});
+  ASSERT_TRUE(odd_out.ok()) << odd_out.status();
+  ASSERT_TRUE((*odd_out)[0].ok()) << (*odd_out)[0].status();
+  EXPECT_EQ((*odd_out)[0]->room(), odd);
+}
+
 TEST_F(PgMessageStoreTest, MutedSendsAreRefusedUntilUnmuted) {
   std::string user = UniqueName("loud");
   ASSERT_TRUE(store_->Mute("*", user, 0, "root").ok());

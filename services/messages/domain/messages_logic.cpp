@@ -38,16 +38,13 @@ absl::Status MessagesLogic::ValidatePost(const chat::v1::PostMessageRequest& req
 void MessagesLogic::Join(const chat::v1::JoinRequest& req, Done<chat::v1::JoinReply> done) {
   if (auto st = ValidateRoomName(req.room()); !st.ok()) return done(st);
   if (auto st = ValidateUserId(req.user()); !st.ok()) return done(st);
-  auto shared_done = std::make_shared<Done<chat::v1::JoinReply>>(std::move(done));
-  queries_.Post(
-      [req, shared_done](MessageStore& store) {
-        auto info = store.Join(req.room(), req.user());
-        if (!info.ok()) return (*shared_done)(info.status());
-        chat::v1::JoinReply reply;
-        *reply.mutable_room() = std::move(*info);
-        (*shared_done)(std::move(reply));
-      },
-      [shared_done] { (*shared_done)(Unavailable()); });
+  joins_.Submit(RoomJoin{req.room(), req.user()},
+                [done = std::move(done)](absl::StatusOr<chat::v1::RoomInfo> info) {
+                  if (!info.ok()) return done(info.status());
+                  chat::v1::JoinReply reply;
+                  *reply.mutable_room() = std::move(*info);
+                  done(std::move(reply));
+                });
 }
 
 void MessagesLogic::Post(const chat::v1::PostMessageRequest& req, Done<chat::v1::PostMessageReply> done) {

@@ -7,6 +7,7 @@
 
 #include "chat/v1/messages.pb.h"
 #include "domain/commit_batcher.h"
+#include "domain/join_batcher.h"
 #include "domain/query_pool.h"
 
 namespace chat::messages {
@@ -26,8 +27,9 @@ class MessagesLogic {
   template <typename T>
   using Done = std::function<void(absl::StatusOr<T>)>;
 
-  MessagesLogic(CommitBatcher& batcher, QueryPool& queries, EventPublisher& events, MessagesLimits limits)
-      : batcher_(batcher), queries_(queries), events_(events), limits_(limits) {}
+  MessagesLogic(CommitBatcher& batcher, JoinBatcher& joins, QueryPool& queries, EventPublisher& events,
+                MessagesLimits limits)
+      : batcher_(batcher), joins_(joins), queries_(queries), events_(events), limits_(limits) {}
 
   void Join(const chat::v1::JoinRequest& req, Done<chat::v1::JoinReply> done);
   void Post(const chat::v1::PostMessageRequest& req, Done<chat::v1::PostMessageReply> done);
@@ -51,6 +53,7 @@ class MessagesLogic {
 
  private:
   CommitBatcher& batcher_;
+  JoinBatcher& joins_;
   QueryPool& queries_;
   EventPublisher& events_;
   MessagesLimits limits_;

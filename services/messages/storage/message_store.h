@@ -18,6 +18,12 @@ struct NewMessage {
   std::string text;
 };
 
+// One join to check (and, for a public room, to record).
+struct RoomJoin {
+  std::string room;
+  std::string user;
+};
+
 struct AppendOutcome {
   chat::v1::ChatMessage message;
   bool duplicate = false;
@@ -37,6 +43,11 @@ class MessageStore {
 
   // Checks that `user` may join; joining a public room makes the user a member.
   virtual absl::StatusOr<chat::v1::RoomInfo> Join(const std::string& room, const std::string& user) = 0;
+  // Join for many at once, in one statement: one result per join, in order, the same refusals as Join
+  // (NotFound, PermissionDenied); member_count is not filled. The outer status fails when the statement
+  // did not run (no join was recorded).
+  virtual absl::StatusOr<std::vector<absl::StatusOr<chat::v1::RoomInfo>>> JoinBatch(
+      const std::vector<RoomJoin>& joins) = 0;
 
   // A page of messages, ascending by seq. Empty user skips the membership check (internal callers).
   virtual absl::StatusOr<chat::v1::HistoryPage> History(const chat::v1::HistoryRequest& req) = 0;

@@ -30,6 +30,11 @@ constexpr const char* kJoinRoom = "join_room";
 constexpr const char* kJoinRoomSql =
     "SELECT o_outcome, o_kind, o_last_seq, o_cleared_seq, o_members FROM join_room($1, $2)";
 
+// migrations/006_join_rooms.sql: many joins in one round trip.
+constexpr const char* kJoinRooms = "join_rooms";
+constexpr const char* kJoinRoomsSql =
+    "SELECT o_outcome, o_kind, o_last_seq, o_cleared_seq FROM join_rooms($1::text[], $2::text[])";
+
 constexpr const char* kRoomInfo = "room_info";
 constexpr const char* kRoomInfoSql =
     "SELECT r.kind, r.last_seq, r.cleared_seq, "
@@ -158,6 +163,7 @@ absl::Status PgMessageStore::Connect() {
     c->prepare(kRoomAccess, kRoomAccessSql);
     c->prepare(kAppendBatch, kAppendBatchSql);
     c->prepare(kJoinRoom, kJoinRoomSql);
+    c->prepare(kJoinRooms, kJoinRoomsSql);
     c->prepare(kRoomInfo, kRoomInfoSql);
     c->prepare(kAddMember, kAddMemberSql);
     c->prepare(kCreateRoom, kCreateRoomSql);
@@ -283,6 +289,44 @@ absl::StatusOr<chat::v1::RoomInfo> PgMessageStore::Join(const std::string& room,
     info.set_cleared_seq(r[0][3].as<int64_t>());
     info.set_member_count(r[0][4].as<int64_t>());
     return info;
+  });
+}
+
+absl::StatusOr<std::vector<absl::StatusOr<chat::v1::RoomInfo>>> PgMessageStore::JoinBatch(
+    const std::vector<RoomJoin>& joins) {
+  using Result = absl::StatusOr<std::vector<absl::StatusOr<chat::v1::RoomInfo>>>;
+  return Guarded("join_batch", [&]() -> Result {
+    std::vector<std::string_view> rooms, users;
+    for (const auto& j : joins) {
+      rooms.push_back(j.room);
+      users.push_back(j.user);
+    }
+    // One statement in autocommit: its own transaction, one round trip.
+    pqxx::nontransaction tx(conn_->c);
+    pqxx::result rows = tx.exec_prepared(kJoinRooms, TextArrayLiteral(rooms), TextArrayLiteral(users));
+    if (rows.size() != joins.size()) {
+      return absl::InternalError(
+          absl::StrCat("join_rooms answered ", rows.size(), " rows for ", joins.size()));
+    }
+    std::vector<absl::StatusOr<chat::v1::RoomInfo>> out;
+    out.reserve(joins.size());
+    for (size_t i = 0; i < joins.size(); ++i) {
+      const pqxx::row r = rows[static_cast<pqxx::result::size_type>(i)];
+      auto outcome = r[0].as<std::string>();
+      if (outcome == "not_found") {
+        out.push_back(absl::NotFoundError(absl::StrCat("room '", joins[i].room, "' does not exist")));
+      } else if (outcome == "forbidden") {
+        out.push_back(absl::PermissionDeniedError(absl::StrCat("not a member of '", joins[i].room, "'")));
+      } else {
+        chat::v1::RoomInfo info;
+        info.set_room(joins[i].room);
+        info.set_kind(KindFromText(r[1].as<std::string>()));
+        info.set_last_seq(r[2].as<int64_t>());
+        info.set_cleared_seq(r[3].as<int64_t>());
+        out.push_back(std::move(info));
+      }
+    }
+    return out;
   });
 }
 

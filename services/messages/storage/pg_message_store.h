@@ -21,6 +21,8 @@ class PgMessageStore : public MessageStore {
   absl::StatusOr<std::vector<absl::StatusOr<AppendOutcome>>> AppendBatch(
       const std::vector<NewMessage>& batch) override;
   absl::StatusOr<chat::v1::RoomInfo> Join(const std::string& room, const std::string& user) override;
+  absl::StatusOr<std::vector<absl::StatusOr<chat::v1::RoomInfo>>> JoinBatch(
+      const std::vector<RoomJoin>& joins) override;
   absl::StatusOr<chat::v1::HistoryPage> History(const chat::v1::HistoryRequest& req) override;
   absl::StatusOr<chat::v1::RoomInfo> GetRoom(const std::string& room) override;
   absl::StatusOr<chat::v1::RoomInfo> CreateRoom(const std::string& room, chat::v1::RoomKind kind,
