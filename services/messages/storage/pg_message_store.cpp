@@ -104,6 +104,14 @@ const char* KindToText(RoomKind k) {
   }
 }
 
+// The refusals every statement that checks access answers with.
+absl::Status RoomNotFound(const std::string& room) {
+  return absl::NotFoundError(absl::StrCat("room '", room, "' does not exist"));
+}
+absl::Status NotAMember(const std::string& room) {
+  return absl::PermissionDeniedError(absl::StrCat("not a member of '", room, "'"));
+}
+
 // A text[] literal for a prepared statement's parameter (libpqxx 6 has no array conversion): every
 // element double-quoted, with backslash and double quote escaped, so any text goes through unchanged.
 std::string TextArrayLiteral(const std::vector<std::string_view>& items) {
@@ -136,7 +144,7 @@ chat::v1::ChatMessage MessageFromRow(const pqxx::row& r) {
 
 absl::StatusOr<chat::v1::RoomInfo> ReadRoomInfo(pqxx::transaction_base& tx, const std::string& room) {
   pqxx::result r = tx.exec_prepared(kRoomInfo, room);
-  if (r.empty()) return absl::NotFoundError(absl::StrCat("room '", room, "' does not exist"));
+  if (r.empty()) return RoomNotFound(room);
   chat::v1::RoomInfo info;
   info.set_room(room);
   info.set_kind(KindFromText(r[0][0].as<std::string>()));
@@ -251,9 +259,9 @@ absl::StatusOr<std::vector<absl::StatusOr<AppendOutcome>>> PgMessageStore::Appen
       auto outcome = r[0].as<std::string>();
       absl::StatusOr<AppendOutcome>& slot = out[order[k]];
       if (outcome == "not_found") {
-        slot = absl::NotFoundError(absl::StrCat("room '", m.room, "' does not exist"));
+        slot = RoomNotFound(m.room);
       } else if (outcome == "forbidden") {
-        slot = absl::PermissionDeniedError(absl::StrCat("not a member of '", m.room, "'"));
+        slot = NotAMember(m.room);
       } else if (outcome == "muted") {
         slot = absl::FailedPreconditionError("you are muted");
       } else {
@@ -279,9 +287,8 @@ absl::StatusOr<chat::v1::RoomInfo> PgMessageStore::Join(const std::string& room,
     pqxx::nontransaction tx(conn_->c);
     pqxx::result r = tx.exec_prepared(kJoinRoom, room, user);
     auto outcome = r.empty() ? std::string("not_found") : r[0][0].as<std::string>();
-    if (outcome == "not_found") return absl::NotFoundError(absl::StrCat("room '", room, "' does not exist"));
-    if (outcome == "forbidden")
-      return absl::PermissionDeniedError(absl::StrCat("not a member of '", room, "'"));
+    if (outcome == "not_found") return RoomNotFound(room);
+    if (outcome == "forbidden") return NotAMember(room);
     chat::v1::RoomInfo info;
     info.set_room(room);
     info.set_kind(KindFromText(r[0][1].as<std::string>()));
@@ -314,9 +321,9 @@ absl::StatusOr<std::vector<absl::StatusOr<chat::v1::RoomInfo>>> PgMessageStore::
       const pqxx::row r = rows[static_cast<pqxx::result::size_type>(i)];
       auto outcome = r[0].as<std::string>();
       if (outcome == "not_found") {
-        out.push_back(absl::NotFoundError(absl::StrCat("room '", joins[i].room, "' does not exist")));
+        out.push_back(RoomNotFound(joins[i].room));
       } else if (outcome == "forbidden") {
-        out.push_back(absl::PermissionDeniedError(absl::StrCat("not a member of '", joins[i].room, "'")));
+        out.push_back(NotAMember(joins[i].room));
       } else {
         chat::v1::RoomInfo info;
         info.set_room(joins[i].room);
@@ -334,10 +341,10 @@ absl::StatusOr<chat::v1::HistoryPage> PgMessageStore::History(const chat::v1::Hi
   return Guarded("history", [&]() -> absl::StatusOr<chat::v1::HistoryPage> {
     pqxx::read_transaction tx(conn_->c);
     pqxx::result access = tx.exec_prepared(kRoomAccess, req.room(), req.user());
-    if (access.empty()) return absl::NotFoundError(absl::StrCat("room '", req.room(), "' does not exist"));
+    if (access.empty()) return RoomNotFound(req.room());
     bool is_public = access[0][0].as<std::string>() == "public";
     if (!req.user().empty() && !is_public && !access[0][1].as<bool>()) {
-      return absl::PermissionDeniedError(absl::StrCat("not a member of '", req.room(), "'"));
+      return NotAMember(req.room());
     }
     auto info = ReadRoomInfo(tx, req.room());
     if (!info.ok()) return info.status();
@@ -432,7 +439,7 @@ absl::StatusOr<int64_t> PgMessageStore::Clear(const std::string& room) {
   return Guarded("clear", [&]() -> absl::StatusOr<int64_t> {
     pqxx::work tx(conn_->c);
     pqxx::result r = tx.exec_prepared(kClear, room);
-    if (r.empty()) return absl::NotFoundError(absl::StrCat("room '", room, "' does not exist"));
+    if (r.empty()) return RoomNotFound(room);
     tx.commit();
     return r[0][0].as<int64_t>();
   });
@@ -449,7 +456,7 @@ absl::StatusOr<std::pair<int64_t, bool>> PgMessageStore::MarkRead(const std::str
       return std::make_pair(moved[0][0].as<int64_t>(), true);
     }
     pqxx::result pos = tx.exec_prepared(kReadPosition, room, user);
-    if (pos.empty()) return absl::PermissionDeniedError(absl::StrCat("not a member of '", room, "'"));
+    if (pos.empty()) return NotAMember(room);
     return std::make_pair(pos[0][0].as<int64_t>(), false);
   });
 }
