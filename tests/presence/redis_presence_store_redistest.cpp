@@ -172,6 +172,76 @@ TEST_F(PresenceStoreTest, ScriptsSurviveAFlushedScriptCache) {
   EXPECT_TRUE((*users)[1].online());
 }
 
+ConnectionEvent Event(ConnectionEvent::Kind kind, const chat::v1::ConnectionRef& conn,
+                      const std::string& room = {}) {
+  ConnectionEvent e;
+  e.kind = kind;
+  e.conn = conn;
+  e.room = room;
+  return e;
+}
+
+TEST_F(PresenceStoreTest, ApplyRunsABatchInOrderWithOneResultEach) {
+  using K = ConnectionEvent::Kind;
+  ConnectionEvent beat;
+  beat.kind = K::kHeartbeat;
+  beat.heartbeat.set_gateway(gw_b_);
+  std::vector<ConnectionEvent> events = {
+      Event(K::kOpen, Conn(gw_a_, "1", alice_)),        Event(K::kEnter, Conn(gw_a_, "1", alice_), room_),
+      Event(K::kOpen, Conn(gw_b_, "2", alice_)),  // not her first connection
+      Event(K::kEnter, Conn(gw_b_, "2", bob_), room_),  beat,
+      Event(K::kExit, Conn(gw_a_, "1", alice_), room_), Event(K::kClose, Conn(gw_a_, "1", alice_)),
+      Event(K::kOpen, Conn(gw_a_, "3", alice_)),  // her only other one is gw_b_'s, still alive
+  };
+  auto results = store_->Apply(events, now_);
+  ASSERT_EQ(results.size(), events.size());
+  for (size_t i = 0; i < results.size(); ++i) EXPECT_TRUE(results[i].status.ok()) << i << results[i].status;
+  EXPECT_TRUE(results[0].first);
+  EXPECT_EQ(Describe(results[1].enter.changes), std::vector<std::string>{"online:" + alice_});
+  EXPECT_EQ(results[1].enter.online, std::vector<std::string>{alice_});
+  EXPECT_FALSE(results[2].first);
+  EXPECT_EQ(Describe(results[3].enter.changes), std::vector<std::string>{"online:" + bob_});
+  auto both = std::vector<std::string>{alice_, bob_};
+  std::sort(both.begin(), both.end());
+  EXPECT_EQ(results[3].enter.online, both);  // alice entered earlier in the same batch
+  EXPECT_FALSE(results[7].first);
+  // Applied in order: alice entered and then left the room; bob is still in it.
+  EXPECT_EQ(*store_->RoomOnline(room_), std::vector<std::string>{bob_});
+}
+
+TEST_F(PresenceStoreTest, AFailedEventLeavesTheRestOfTheBatchApplied) {
+  using K = ConnectionEvent::Kind;
+  // A key of the wrong type makes alice's enter fail inside Redis (WRONGTYPE).
+  ASSERT_TRUE(redis_->Command({"SET", "chat:presence:uroom:" + room_ + "|" + alice_, "x"}).ok());
+  auto results = store_->Apply(
+      {Event(K::kEnter, Conn(gw_a_, "1", bob_), room_), Event(K::kEnter, Conn(gw_a_, "2", alice_), room_),
+       Event(K::kOpen, Conn(gw_a_, "3", alice_))},
+      now_);
+  ASSERT_EQ(results.size(), 3u);
+  EXPECT_TRUE(results[0].status.ok()) << results[0].status;
+  EXPECT_EQ(results[1].status.code(), absl::StatusCode::kInternal);
+  EXPECT_NE(results[1].status.message().find("WRONGTYPE"), std::string::npos) << results[1].status;
+  EXPECT_TRUE(results[2].status.ok()) << results[2].status;
+  EXPECT_EQ(Describe(results[0].enter.changes), std::vector<std::string>{"online:" + bob_});
+  ASSERT_TRUE(redis_->Command({"DEL", "chat:presence:uroom:" + room_ + "|" + alice_}).ok());
+}
+
+TEST_F(PresenceStoreTest, ABatchSurvivesAFlushedScriptCache) {
+  using K = ConnectionEvent::Kind;
+  ASSERT_TRUE(store_->Open(Conn(gw_a_, "0", bob_), now_).ok());  // every script the batch uses is loaded
+  ASSERT_TRUE(store_->Enter(Conn(gw_a_, "0", bob_), room_, now_).ok());
+  ASSERT_TRUE(store_->Exit(Conn(gw_a_, "0", bob_), room_, now_).ok());
+  ASSERT_TRUE(redis_->Command({"SCRIPT", "FLUSH"}).ok());
+  auto results = store_->Apply(
+      {Event(K::kOpen, Conn(gw_a_, "1", alice_)), Event(K::kEnter, Conn(gw_a_, "1", alice_), room_),
+       Event(K::kExit, Conn(gw_a_, "0", bob_), room_)},
+      now_);
+  ASSERT_EQ(results.size(), 3u);
+  for (const auto& r : results) EXPECT_TRUE(r.status.ok()) << r.status;
+  EXPECT_TRUE(results[0].first);
+  EXPECT_EQ(results[1].enter.online, std::vector<std::string>{alice_});
+}
+
 TEST_F(PresenceStoreTest, TwoReplicasSweepingClaimEachChangeOnce) {
   EnterChanges(gw_a_, "1", alice_);
   ASSERT_TRUE(store_->Close(Conn(gw_a_, "1", alice_), now_).ok());
@@ -261,6 +331,11 @@ TEST_F(PresenceStoreTest, RoomPresenceEventsCanBeTurnedOff) {
 TEST_F(PresenceStoreTest, RedisDownIsUnavailable) {
   RedisPresenceStore down("127.0.0.1", 1, Timings());
   EXPECT_EQ(down.Open(Conn(gw_a_, "1", alice_), now_).status().code(), absl::StatusCode::kUnavailable);
+  auto results = down.Apply({Event(ConnectionEvent::Kind::kOpen, Conn(gw_a_, "1", alice_)),
+                             Event(ConnectionEvent::Kind::kEnter, Conn(gw_a_, "1", alice_), room_)},
+                            now_);
+  ASSERT_EQ(results.size(), 2u);
+  for (const auto& r : results) EXPECT_EQ(r.status.code(), absl::StatusCode::kUnavailable);
 }
 
 }  // namespace

@@ -23,6 +23,23 @@ struct EnterResult {
   std::vector<PresenceChange> changes;  // the user's online event, if this entry made them online
 };
 
+// A change to a connection from a gateway's stream. Several go to Redis in one round trip
+// (PresenceStore::Apply): in a connect or join storm that is one write and one read for a batch instead
+// of a wake-up and a round trip per request.
+struct ConnectionEvent {
+  enum class Kind { kOpen, kClose, kEnter, kExit, kHeartbeat };
+  Kind kind = Kind::kOpen;
+  chat::v1::ConnectionRef conn;          // every kind but kHeartbeat
+  std::string room;                      // kEnter, kExit
+  chat::v1::GatewayHeartbeat heartbeat;  // kHeartbeat
+};
+
+struct ConnectionEventResult {
+  absl::Status status;
+  bool first = false;  // kOpen: the user's first live connection
+  EnterResult enter;   // kEnter
+};
+
 struct PresenceTimings {
   int64_t ttl_ms = 30000;             // a gateway's connections live this long after its last heartbeat
   int64_t grace_ms = 5000;            // offline is announced only after this long without a connection
@@ -46,6 +63,10 @@ class PresenceStore {
                                             int64_t now_ms) = 0;
   virtual absl::Status Exit(const chat::v1::ConnectionRef& conn, const std::string& room, int64_t now_ms) = 0;
   virtual absl::Status Heartbeat(const chat::v1::GatewayHeartbeat& heartbeat, int64_t now_ms) = 0;
+  // The five above, several at once: applied in order, one result per event, in one round trip. Each
+  // event is its own atomic step, so one that fails leaves the others applied.
+  virtual std::vector<ConnectionEventResult> Apply(const std::vector<ConnectionEvent>& events,
+                                                   int64_t now_ms) = 0;
   // The live gateways' last reported numbers, summed.
   virtual absl::StatusOr<chat::v1::ClusterStats> ClusterStats() = 0;
   // active/stop/clear of one user's typing in a room; returns the event to publish, if any.

@@ -244,70 +244,160 @@ PresenceChange TypingChange(const std::string& room, const std::string& user, bo
 RedisPresenceStore::RedisPresenceStore(std::string host, int port, PresenceTimings timings)
     : redis_(std::move(host), port, std::chrono::milliseconds(2000)), timings_(timings) {}
 
-absl::StatusOr<RedisValue> RedisPresenceStore::Run(const char* body, std::vector<std::string> args) {
+std::vector<absl::StatusOr<RedisValue>> RedisPresenceStore::RunAll(const std::vector<ScriptCall>& calls) {
   // EVALSHA, not EVAL: with the prelude a script is ~2.5 KB that Redis would read and hash on every call.
-  // The digest comes from SCRIPT LOAD; NOSCRIPT (Redis restarted, SCRIPT FLUSH) loads it again.
-  std::string& sha = script_shas_[body];
-  for (int attempt = 0; attempt < 2; ++attempt) {
-    if (sha.empty()) {
-      auto loaded = redis_.Command({"SCRIPT", "LOAD", std::string(kPrelude) + body});
-      if (!loaded.ok()) return loaded.status();
-      if (loaded->type != RedisValue::Type::kString) {
-        return absl::InternalError(absl::StrCat("redis: SCRIPT LOAD: ", loaded->str));
+  // The digest comes from SCRIPT LOAD; NOSCRIPT (Redis restarted, SCRIPT FLUSH) loads it again and runs
+  // the refused calls once more. Redis empties its whole cache at once, so in practice the refused calls
+  // are all of a pipeline's calls and order holds; only a SCRIPT FLUSH landing inside a pipeline could
+  // run a refused call after a later one.
+  std::vector<absl::StatusOr<RedisValue>> out(calls.size(), absl::InternalError("redis: not run"));
+  std::vector<size_t> todo(calls.size());
+  for (size_t i = 0; i < todo.size(); ++i) todo[i] = i;
+  for (int attempt = 0; attempt < 2 && !todo.empty(); ++attempt) {
+    std::vector<std::vector<std::string>> cmds;
+    cmds.reserve(todo.size());
+    for (size_t i : todo) {
+      std::string& sha = script_shas_[calls[i].body];
+      if (sha.empty()) {
+        auto loaded = redis_.Command({"SCRIPT", "LOAD", std::string(kPrelude) + calls[i].body});
+        absl::Status st = loaded.status();
+        if (st.ok() && loaded->type != RedisValue::Type::kString) {
+          st = absl::InternalError(absl::StrCat("redis: SCRIPT LOAD: ", loaded->str));
+        }
+        if (!st.ok()) {
+          for (size_t j : todo) out[j] = st;
+          return out;
+        }
+        sha = loaded->str;
       }
-      sha = loaded->str;
+      std::vector<std::string> argv = {"EVALSHA", sha, "0", kPrefix};
+      argv.insert(argv.end(), calls[i].args.begin(), calls[i].args.end());
+      cmds.push_back(std::move(argv));
     }
-    std::vector<std::string> argv = {"EVALSHA", sha, "0", kPrefix};
-    argv.insert(argv.end(), args.begin(), args.end());
-    auto v = redis_.Command(argv);
-    if (!v.ok()) return v.status();
-    if (v->type == RedisValue::Type::kError && absl::StartsWith(v->str, "NOSCRIPT")) {
-      sha.clear();
-      continue;
+    auto replies = redis_.Pipeline(cmds);
+    if (!replies.ok()) {
+      for (size_t j : todo) out[j] = replies.status();
+      return out;
     }
-    if (v->type == RedisValue::Type::kError) return absl::InternalError(absl::StrCat("redis: ", v->str));
-    return v;
+    std::vector<size_t> refused;
+    for (size_t k = 0; k < todo.size(); ++k) {
+      RedisValue& v = (*replies)[k];
+      size_t i = todo[k];
+      if (v.type == RedisValue::Type::kError && absl::StartsWith(v.str, "NOSCRIPT")) {
+        script_shas_[calls[i].body].clear();
+        refused.push_back(i);
+        out[i] = absl::InternalError("redis: the script cache was emptied twice in a row");
+      } else if (v.type == RedisValue::Type::kError) {
+        out[i] = absl::InternalError(absl::StrCat("redis: ", v.str));
+      } else {
+        out[i] = std::move(v);
+      }
+    }
+    todo = std::move(refused);
   }
-  return absl::InternalError("redis: the script cache was emptied twice in a row");
+  return out;
 }
 
+absl::StatusOr<RedisValue> RedisPresenceStore::Run(const char* body, std::vector<std::string> args) {
+  return std::move(RunAll({ScriptCall{body, std::move(args)}}).front());
+}
+
+RedisPresenceStore::ScriptCall RedisPresenceStore::CallFor(const ConnectionEvent& e, int64_t now_ms) const {
+  const auto& c = e.conn;
+  std::string now = std::to_string(now_ms);
+  switch (e.kind) {
+    case ConnectionEvent::Kind::kOpen:
+      return {kOpen, {c.gateway(), c.connection(), c.user(), now, std::to_string(timings_.ttl_ms)}};
+    case ConnectionEvent::Kind::kClose:
+      return {kClose, {c.gateway(), c.connection(), c.user(), now, std::to_string(timings_.grace_ms)}};
+    case ConnectionEvent::Kind::kEnter:
+      return {kEnter, {c.gateway(), c.connection(), c.user(), e.room, now, std::to_string(timings_.ttl_ms)}};
+    case ConnectionEvent::Kind::kExit:
+      return {kExit, {c.gateway(), c.connection(), c.user(), e.room, now, std::to_string(timings_.grace_ms)}};
+    case ConnectionEvent::Kind::kHeartbeat: {
+      const auto& h = e.heartbeat;
+      return {
+          kHeartbeat,
+          {h.gateway(), now, std::to_string(timings_.ttl_ms), std::to_string(h.connections()),
+           std::to_string(h.users()), std::to_string(h.rooms()), std::to_string(h.messages_per_second())}};
+    }
+  }
+  return {kHeartbeat, {}};  // unreachable: every kind is handled above
+}
+
+ConnectionEventResult RedisPresenceStore::ResultOf(const ConnectionEvent& e, absl::StatusOr<RedisValue> v,
+                                                   int64_t now_ms) {
+  ConnectionEventResult r;
+  if (!v.ok()) {
+    r.status = v.status();
+    return r;
+  }
+  if (e.kind == ConnectionEvent::Kind::kOpen) r.first = v->integer == 1;
+  if (e.kind == ConnectionEvent::Kind::kEnter) {
+    if (v->elements.size() != 2) {
+      r.status = absl::InternalError("redis: unexpected enter reply");
+      return r;
+    }
+    r.enter.online = Sorted(v->elements[1]);
+    if (v->elements[0].integer == 1)
+      r.enter.changes.push_back(OnlineChange(e.room, e.conn.user(), true, now_ms));
+  }
+  return r;
+}
+
+std::vector<ConnectionEventResult> RedisPresenceStore::Apply(const std::vector<ConnectionEvent>& events,
+                                                             int64_t now_ms) {
+  std::vector<ScriptCall> calls;
+  calls.reserve(events.size());
+  for (const auto& e : events) calls.push_back(CallFor(e, now_ms));
+  auto replies = RunAll(calls);
+  std::vector<ConnectionEventResult> out;
+  out.reserve(events.size());
+  for (size_t i = 0; i < events.size(); ++i)
+    out.push_back(ResultOf(events[i], std::move(replies[i]), now_ms));
+  return out;
+}
+
+namespace {
+
+ConnectionEvent ConnEvent(ConnectionEvent::Kind kind, const chat::v1::ConnectionRef& conn,
+                          std::string room = {}) {
+  ConnectionEvent e;
+  e.kind = kind;
+  e.conn = conn;
+  e.room = std::move(room);
+  return e;
+}
+
+}  // namespace
+
 absl::StatusOr<bool> RedisPresenceStore::Open(const chat::v1::ConnectionRef& c, int64_t now_ms) {
-  auto v = Run(kOpen, {c.gateway(), c.connection(), c.user(), std::to_string(now_ms),
-                       std::to_string(timings_.ttl_ms)});
-  if (!v.ok()) return v.status();
-  return v->integer == 1;
+  auto r = Apply({ConnEvent(ConnectionEvent::Kind::kOpen, c)}, now_ms).front();
+  if (!r.status.ok()) return r.status;
+  return r.first;
 }
 
 absl::Status RedisPresenceStore::Close(const chat::v1::ConnectionRef& c, int64_t now_ms) {
-  return Run(kClose, {c.gateway(), c.connection(), c.user(), std::to_string(now_ms),
-                      std::to_string(timings_.grace_ms)})
-      .status();
+  return Apply({ConnEvent(ConnectionEvent::Kind::kClose, c)}, now_ms).front().status;
 }
 
 absl::StatusOr<EnterResult> RedisPresenceStore::Enter(const chat::v1::ConnectionRef& c,
                                                       const std::string& room, int64_t now_ms) {
-  auto v = Run(kEnter, {c.gateway(), c.connection(), c.user(), room, std::to_string(now_ms),
-                        std::to_string(timings_.ttl_ms)});
-  if (!v.ok()) return v.status();
-  if (v->elements.size() != 2) return absl::InternalError("redis: unexpected enter reply");
-  EnterResult r;
-  r.online = Sorted(v->elements[1]);
-  if (v->elements[0].integer == 1) r.changes.push_back(OnlineChange(room, c.user(), true, now_ms));
-  return r;
+  auto r = Apply({ConnEvent(ConnectionEvent::Kind::kEnter, c, room)}, now_ms).front();
+  if (!r.status.ok()) return r.status;
+  return std::move(r.enter);
 }
 
 absl::Status RedisPresenceStore::Exit(const chat::v1::ConnectionRef& c, const std::string& room,
                                       int64_t now_ms) {
-  return Run(kExit, {c.gateway(), c.connection(), c.user(), room, std::to_string(now_ms),
-                     std::to_string(timings_.grace_ms)})
-      .status();
+  return Apply({ConnEvent(ConnectionEvent::Kind::kExit, c, room)}, now_ms).front().status;
 }
 
 absl::Status RedisPresenceStore::Heartbeat(const chat::v1::GatewayHeartbeat& h, int64_t now_ms) {
-  return Run(kHeartbeat, {h.gateway(), std::to_string(now_ms), std::to_string(timings_.ttl_ms),
-                          std::to_string(h.connections()), std::to_string(h.users()),
-                          std::to_string(h.rooms()), std::to_string(h.messages_per_second())})
-      .status();
+  ConnectionEvent e;
+  e.kind = ConnectionEvent::Kind::kHeartbeat;
+  e.heartbeat = h;
+  return Apply({e}, now_ms).front().status;
 }
 
 absl::StatusOr<chat::v1::ClusterStats> RedisPresenceStore::ClusterStats() {

@@ -33,6 +33,8 @@ class RedisPresenceStore : public PresenceStore {
                                     int64_t now_ms) override;
   absl::Status Exit(const chat::v1::ConnectionRef& conn, const std::string& room, int64_t now_ms) override;
   absl::Status Heartbeat(const chat::v1::GatewayHeartbeat& heartbeat, int64_t now_ms) override;
+  std::vector<ConnectionEventResult> Apply(const std::vector<ConnectionEvent>& events,
+                                           int64_t now_ms) override;
   absl::StatusOr<chat::v1::ClusterStats> ClusterStats() override;
   absl::StatusOr<std::vector<PresenceChange>> Typing(const chat::v1::TypingUpdate& update,
                                                      int64_t now_ms) override;
@@ -42,8 +44,18 @@ class RedisPresenceStore : public PresenceStore {
   absl::Status Publish(const std::vector<PresenceChange>& changes) override;
 
  private:
-  // Runs one of the scripts (kPrelude + body) by its digest.
+  // One of the scripts (kPrelude + body) and its arguments after the key prefix.
+  struct ScriptCall {
+    const char* body;
+    std::vector<std::string> args;
+  };
+
+  // Runs the scripts by their digests, in order, in one round trip; one result per call.
+  std::vector<absl::StatusOr<RedisValue>> RunAll(const std::vector<ScriptCall>& calls);
   absl::StatusOr<RedisValue> Run(const char* body, std::vector<std::string> args);
+  ScriptCall CallFor(const ConnectionEvent& event, int64_t now_ms) const;
+  static ConnectionEventResult ResultOf(const ConnectionEvent& event, absl::StatusOr<RedisValue> reply,
+                                        int64_t now_ms);
 
   RedisConnection redis_;
   PresenceTimings timings_;
