@@ -54,7 +54,10 @@ class PoolBatcher {
   }
 
  private:
-  // Runs batches on a worker until nothing waits.
+  // Runs one batch on a worker, then, if more wait, queues the next behind whatever else the pool was
+  // given meanwhile: a storm of items does not keep a worker from other requests (a pool of one
+  // worker still answers queries between batches). When the pool takes no more work (stopping, or
+  // its queue is full) the next batches run here, so nothing accepted is dropped.
   void Drain(Resource& resource) {
     for (;;) {
       std::vector<Item> batch;
@@ -71,6 +74,16 @@ class PoolBatcher {
       }
       if (batch_size_) batch_size_->Observe(static_cast<double>(batch.size()));
       run_(resource, batch);
+      {
+        std::lock_guard lock(mu_);
+        if (waiting_.empty()) {
+          draining_ = false;
+          return;
+        }
+      }
+      bool refused = false;
+      pool_.Post([this](Resource& r) { Drain(r); }, [&refused] { refused = true; });
+      if (!refused) return;
     }
   }
 
