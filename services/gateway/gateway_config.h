@@ -34,8 +34,7 @@ struct GatewayConfig {
   bool ws_deflate = false;
   int64_t ws_deflate_window_bits = 11;
   int64_t ws_deflate_min_bytes = 256;  // smaller frames go out uncompressed
-  // Room messages wait up to this long so that several go out in one socket write. 0 (default): they
-  // wait only for the deliveries already queued on their io thread.
+  // Room messages wait up to this long so that several go out in one socket write: 0 (off) by default.
   int64_t ws_write_delay_ms = 0;
   int64_t send_rate_per_second = 10;
   int64_t send_burst = 20;

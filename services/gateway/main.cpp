@@ -190,9 +190,11 @@ int main() {
   if (cfg.ws_deflate) {
     for (size_t i = 0; i < threads; ++i) ctx.deflate_by_lane.push_back(std::make_unique<DeflateCache>());
   }
-  for (size_t i = 0; i < threads; ++i) {
-    ctx.flush_by_lane.push_back(
-        std::make_unique<LaneFlusher>(*context_ptrs[i], std::chrono::milliseconds(cfg.ws_write_delay_ms)));
+  if (cfg.ws_write_delay_ms > 0) {
+    for (size_t i = 0; i < threads; ++i) {
+      ctx.flush_by_lane.push_back(
+          std::make_unique<LaneFlusher>(*context_ptrs[i], std::chrono::milliseconds(cfg.ws_write_delay_ms)));
+    }
   }
   control = std::make_unique<ControlListener>(ctx, metrics);
   subscriber.SubscribeForever(std::string(kControlChannel));

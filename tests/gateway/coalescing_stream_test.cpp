@@ -1,8 +1,7 @@
 // CoalescingStream over a real loopback TCP connection: frames, control frames and raw bytes come out
 // whole and in the order they were queued, many frames share a socket write, and WhenFlushed waits
 // for the queue to drain. Held frames (WS_WRITE_DELAY_MS) wait for FlushHeld or the next write, and the
-// LaneFlusher flushes each holder once after the delay, or, with no delay, once the deliveries already
-// queued on its lane have run.
+// LaneFlusher flushes each holder once after the delay.
 #include "transport/coalescing_stream.h"
 
 #include <gtest/gtest.h>
@@ -179,37 +178,6 @@ TEST(LaneFlusher, FlushesEveryHolderOnceAfterTheDelay) {
   io.run();
   EXPECT_EQ(a->flushed, 2);
   EXPECT_EQ(b->flushed, 1);
-}
-
-TEST(LaneFlusher, WithNoDelayFlushesAfterTheDeliveriesAlreadyQueued) {
-  asio::io_context io;
-  LaneFlusher flusher(io, std::chrono::milliseconds(0));
-  auto a = std::make_shared<CountingHold>();
-  auto b = std::make_shared<CountingHold>();
-  std::vector<std::string> seen;
-  // Three room deliveries queued on the lane at once (a burst from Redis): the first two hold frames
-  // for a, the third for b. All of them run before the one flush.
-  asio::post(io, [&] {
-    seen.push_back("delivery 1");
-    flusher.Add(a);
-  });
-  asio::post(io, [&] {
-    seen.push_back("delivery 2 (a already due)");
-    EXPECT_EQ(a->flushed, 0);
-  });
-  asio::post(io, [&] {
-    seen.push_back("delivery 3");
-    flusher.Add(b);
-  });
-  io.run();
-  EXPECT_EQ(seen.size(), 3u);
-  EXPECT_EQ(a->flushed, 1);
-  EXPECT_EQ(b->flushed, 1);
-  // A delivery that arrives after the flush was queued is flushed by the next one.
-  io.restart();
-  asio::post(io, [&] { flusher.Add(a); });
-  io.run();
-  EXPECT_EQ(a->flushed, 2);
 }
 
 }  // namespace

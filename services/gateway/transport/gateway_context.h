@@ -71,11 +71,11 @@ class GatewayContext {
   Counter& frames_out;
   Counter& frames_deflated;    // sent compressed (permessage-deflate)
   Counter& messages_inflated;  // received compressed
-  Counter& frames_held;        // room messages held for their lane's flush
+  Counter& frames_held;        // room messages held for a delayed write (WS_WRITE_DELAY_MS)
   Counter& delayed_writes;     // socket writes the lane flushers started
   // One per io thread (lane), made by main when WS_DEFLATE is on; only that lane's thread uses it.
   std::vector<std::unique_ptr<DeflateCache>> deflate_by_lane;
-  // Each lane's flusher of held room messages (after WS_WRITE_DELAY_MS, or after the queued deliveries).
+  // WS_WRITE_DELAY_MS > 0: each lane's flusher of held room messages (empty: no delay).
   std::vector<std::unique_ptr<LaneFlusher>> flush_by_lane;
   Counter& http_requests;
   Counter& refused_upgrades;

@@ -209,7 +209,7 @@ void WebSocketSession<Stream>::Deliver(std::shared_ptr<const Delivery> delivery)
 
 template <typename Stream>
 void WebSocketSession<Stream>::DeliverOnLane(const Delivery& delivery) {
-  // Frames sent while handling a room delivery are held for the lane's flush (lane_flusher.h).
+  // Frames sent while handling a room delivery may be held (WS_WRITE_DELAY_MS).
   if (!chat_ || finished_) return;
   delivering_ = true;
   chat_->OnDelivery(delivery);
@@ -233,8 +233,8 @@ void WebSocketSession<Stream>::Send(std::shared_ptr<const std::string> frame) {
     return Close(1013, "outbound queue full");
   }
   // Frames queued while a write is in flight go out together with the next one. Room messages wait
-  // for the lane's flush; anything else (an ack, a control frame) goes at once and takes the held
-  // frames along.
+  // for the lane's flush when WS_WRITE_DELAY_MS is set; anything else (an ack, a control frame) goes
+  // at once and takes the held frames along.
   const bool hold = delivering_ && lane_ < ctx_.flush_by_lane.size();
   bool held;
   if (deflate_window_ != 0 && frame->size() >= static_cast<size_t>(ctx_.config.ws_deflate_min_bytes)) {
