@@ -27,6 +27,11 @@ test('room messages are held and written together, in order, none lost; the defa
   const bob = await ChatClient.connect(delayed.wsUrl, stack.token('bob'));
   const carol = await ChatClient.connect(delayed.wsUrl, stack.token('carol'));
   for (const c of [alice, dave, erin, bob, carol]) await c.call({ join: { room: 'general' } }, 'joined');
+  // Each join's online event is a room delivery too, held like a message. Carol joined last: once bob has
+  // her event, the delayed replica has handled every join's event (one Redis channel, in order, fanned
+  // out to bob and carol together), and the counts below see only the 30 messages.
+  await bob.waitFor((f) => f.presence?.room === 'general' && f.presence.user === 'carol' && f.presence.online === true,
+    undefined, "carol's online event at bob");
   const before = await stack.metricSums(delayed.name);
   const plainBefore = await stack.metricSums(plain.name);
 
