@@ -7,6 +7,7 @@
 
 #include "domain/join_batcher.h"
 #include "storage/pg_message_store.h"
+#include "support/blocked_pool.h"
 #include "support/test_env.h"
 
 namespace chat::messages {
@@ -29,12 +30,8 @@ class JoinBatcherTest : public ::testing::Test {
 
   // A pool of one worker, held busy until `release` is set: what is submitted meanwhile waits.
   std::unique_ptr<QueryPool> BlockedPool(std::shared_future<void> release) {
-    std::vector<std::unique_ptr<MessageStore>> stores;
-    stores.push_back(std::make_unique<PgMessageStore>(url_));
-    auto pool = std::make_unique<QueryPool>(std::move(stores), 1000);
-    pool->Start();
-    pool->Post([release](MessageStore&) { release.wait(); }, [] {});
-    return pool;
+    return chat::testing::BlockedPool<MessageStore>(std::make_unique<PgMessageStore>(url_),
+                                                    std::move(release));
   }
 
   std::string url_, room_, private_;

@@ -7,6 +7,7 @@
 
 #include "domain/presence_logic.h"
 #include "storage/redis_presence_store.h"
+#include "support/blocked_pool.h"
 #include "support/test_env.h"
 
 namespace chat::presence {
@@ -23,14 +24,8 @@ class PresenceLogicTest : public ::testing::Test {
     room_ = UniqueName("room");
   }
 
-  // A pool of one worker, held busy until `release` is set: what is submitted meanwhile waits.
   std::unique_ptr<PresencePool> BlockedPool(std::shared_future<void> release) {
-    std::vector<std::unique_ptr<PresenceStore>> stores;
-    stores.push_back(Store());
-    auto pool = std::make_unique<PresencePool>(std::move(stores), 1000);
-    pool->Start();
-    pool->Post([release](PresenceStore&) { release.wait(); }, [] {});
-    return pool;
+    return chat::testing::BlockedPool<PresenceStore>(Store(), std::move(release));
   }
   std::unique_ptr<RedisPresenceStore> Store() {
     return std::make_unique<RedisPresenceStore>(servers_.redis_host, servers_.redis_port, PresenceTimings{});

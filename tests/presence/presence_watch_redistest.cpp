@@ -62,19 +62,20 @@ TEST(PresenceWatch, MatchingChangesAreStreamed) {
   c.set_gateway(UniqueName("gw"));
   c.set_connection("1");
   c.set_user(UniqueName("bob"));
-  auto outside = store.Enter(c, other, now());  // not watched
-  ASSERT_TRUE(outside.ok());
-  auto inside = store.Enter(c, room, now());
-  ASSERT_TRUE(inside.ok());
-  ASSERT_EQ(inside->changes.size(), 1u);
+  auto entered = store.Apply({ConnectionEvent::Enter(c, other), ConnectionEvent::Enter(c, room)}, now());
+  const auto& outside = entered[0];  // not watched
+  ASSERT_TRUE(outside.status.ok()) << outside.status;
+  const auto& inside = entered[1];
+  ASSERT_TRUE(inside.status.ok()) << inside.status;
+  ASSERT_EQ(inside.enter.changes.size(), 1u);
   // Until the subscriber's SUBSCRIBE has landed a publish may reach nobody: publish both again and again
   // (the unwatched one first) until the watcher has its event.
   std::atomic<bool> got_it{false};
   std::thread publisher([&] {
     RedisPresenceStore pub(servers.redis_host, servers.redis_port, timings);
     for (int i = 0; i < 100 && !got_it; ++i) {
-      (void)pub.Publish(outside->changes);
-      (void)pub.Publish(inside->changes);
+      (void)pub.Publish(outside.enter.changes);
+      (void)pub.Publish(inside.enter.changes);
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
   });

@@ -62,11 +62,17 @@ class PresenceStoreTest : public ::testing::Test {
     now_ = 4'000'000'000'000 + static_cast<int64_t>(std::hash<std::string>{}(room_) % 1'000'000) * 1'000'000;
   }
 
+  // One event alone, through the store's one write path.
+  ConnectionEventResult ApplyOne(ConnectionEvent e, int64_t at) {
+    return store_->Apply({std::move(e)}, at).front();
+  }
+  absl::Status ApplyOk(ConnectionEvent e, int64_t at) { return ApplyOne(std::move(e), at).status; }
+
   std::vector<std::string> EnterChanges(const std::string& gw, const std::string& conn,
                                         const std::string& user) {
-    auto r = store_->Enter(Conn(gw, conn, user), room_, now_);
-    EXPECT_TRUE(r.ok()) << r.status();
-    return r.ok() ? Describe(r->changes) : std::vector<std::string>{};
+    auto r = ApplyOne(ConnectionEvent::Enter(Conn(gw, conn, user), room_), now_);
+    EXPECT_TRUE(r.status.ok()) << r.status;
+    return Describe(r.enter.changes);
   }
   // Sweep changes for this test's room only (other tests' rooms may be due too).
   std::vector<std::string> Sweep(RedisPresenceStore& s, int64_t at) {
@@ -88,13 +94,17 @@ class PresenceStoreTest : public ::testing::Test {
 };
 
 TEST_F(PresenceStoreTest, UserOnlineWhileAnyConnectionLives) {
-  EXPECT_TRUE(*store_->Open(Conn(gw_a_, "1", alice_), now_));
-  EXPECT_FALSE(*store_->Open(Conn(gw_b_, "2", alice_), now_));  // second tab, other replica
-  ASSERT_TRUE(store_->Close(Conn(gw_a_, "1", alice_), now_).ok());
+  auto first = ApplyOne(ConnectionEvent::Open(Conn(gw_a_, "1", alice_)), now_);
+  ASSERT_TRUE(first.status.ok()) << first.status;
+  EXPECT_TRUE(first.first);
+  auto second = ApplyOne(ConnectionEvent::Open(Conn(gw_b_, "2", alice_)), now_);  // second tab, other replica
+  ASSERT_TRUE(second.status.ok()) << second.status;
+  EXPECT_FALSE(second.first);
+  ASSERT_TRUE(ApplyOk(ConnectionEvent::Close(Conn(gw_a_, "1", alice_)), now_).ok());
   auto users = store_->Users({alice_});
   ASSERT_TRUE(users.ok());
   EXPECT_TRUE((*users)[0].online());
-  ASSERT_TRUE(store_->Close(Conn(gw_b_, "2", alice_), now_).ok());
+  ASSERT_TRUE(ApplyOk(ConnectionEvent::Close(Conn(gw_b_, "2", alice_)), now_).ok());
   users = store_->Users({alice_});
   EXPECT_FALSE((*users)[0].online());
   EXPECT_EQ((*users)[0].last_seen().seconds(), now_ / 1000);
@@ -103,9 +113,9 @@ TEST_F(PresenceStoreTest, UserOnlineWhileAnyConnectionLives) {
 TEST_F(PresenceStoreTest, OnlineOnceOfflineOnceAfterTheGrace) {
   EXPECT_EQ(EnterChanges(gw_a_, "1", alice_), std::vector<std::string>{"online:" + alice_});
   EXPECT_TRUE(EnterChanges(gw_b_, "2", alice_).empty());  // second tab: already online
-  ASSERT_TRUE(store_->Exit(Conn(gw_a_, "1", alice_), room_, now_).ok());
+  ASSERT_TRUE(ApplyOk(ConnectionEvent::Exit(Conn(gw_a_, "1", alice_), room_), now_).ok());
   EXPECT_TRUE(Sweep(*store_, now_ + 60000).empty());  // one tab left: nothing
-  ASSERT_TRUE(store_->Close(Conn(gw_b_, "2", alice_), now_ + 60000).ok());
+  ASSERT_TRUE(ApplyOk(ConnectionEvent::Close(Conn(gw_b_, "2", alice_)), now_ + 60000).ok());
   EXPECT_TRUE(Sweep(*store_, now_ + 60000 + 4999).empty());  // within the grace
   EXPECT_EQ(Sweep(*store_, now_ + 60000 + 5000), std::vector<std::string>{"offline:" + alice_});
   EXPECT_TRUE(Sweep(*store_, now_ + 70000).empty());  // once
@@ -114,7 +124,7 @@ TEST_F(PresenceStoreTest, OnlineOnceOfflineOnceAfterTheGrace) {
 
 TEST_F(PresenceStoreTest, ReturningWithinTheGracePublishesNothing) {
   EnterChanges(gw_a_, "1", alice_);
-  ASSERT_TRUE(store_->Close(Conn(gw_a_, "1", alice_), now_).ok());
+  ASSERT_TRUE(ApplyOk(ConnectionEvent::Close(Conn(gw_a_, "1", alice_)), now_).ok());
   now_ += 2000;
   EXPECT_TRUE(EnterChanges(gw_b_, "2", alice_).empty());  // reconnected elsewhere: no new online
   EXPECT_TRUE(Sweep(*store_, now_ + 10000).empty());      // and no offline
@@ -152,12 +162,12 @@ TEST_F(PresenceStoreTest, RoomOnlineWithManyMembersPerGateway) {
   EXPECT_EQ(*store_->RoomOnline(room_), a_users);
   // B's heartbeat within a script counts for the rest of that script: its new member is online.
   auto carol = UniqueName("carol");
-  auto entered = store_->Enter(Conn(gw_b_, "c", carol), room_, now_);
-  ASSERT_TRUE(entered.ok()) << entered.status();
+  auto entered = ApplyOne(ConnectionEvent::Enter(Conn(gw_b_, "c", carol), room_), now_);
+  ASSERT_TRUE(entered.status.ok()) << entered.status;
   auto expected = a_users;
   expected.push_back(carol);
   std::sort(expected.begin(), expected.end());
-  EXPECT_EQ(entered->online, expected);
+  EXPECT_EQ(entered.enter.online, expected);
 }
 
 TEST_F(PresenceStoreTest, ScriptsSurviveAFlushedScriptCache) {
@@ -172,26 +182,19 @@ TEST_F(PresenceStoreTest, ScriptsSurviveAFlushedScriptCache) {
   EXPECT_TRUE((*users)[1].online());
 }
 
-ConnectionEvent Event(ConnectionEvent::Kind kind, const chat::v1::ConnectionRef& conn,
-                      const std::string& room = {}) {
-  ConnectionEvent e;
-  e.kind = kind;
-  e.conn = conn;
-  e.room = room;
-  return e;
-}
-
 TEST_F(PresenceStoreTest, ApplyRunsABatchInOrderWithOneResultEach) {
-  using K = ConnectionEvent::Kind;
-  ConnectionEvent beat;
-  beat.kind = K::kHeartbeat;
-  beat.heartbeat.set_gateway(gw_b_);
+  chat::v1::GatewayHeartbeat heartbeat;
+  heartbeat.set_gateway(gw_b_);
+  auto beat = ConnectionEvent::Heartbeat(heartbeat);
   std::vector<ConnectionEvent> events = {
-      Event(K::kOpen, Conn(gw_a_, "1", alice_)),        Event(K::kEnter, Conn(gw_a_, "1", alice_), room_),
-      Event(K::kOpen, Conn(gw_b_, "2", alice_)),  // not her first connection
-      Event(K::kEnter, Conn(gw_b_, "2", bob_), room_),  beat,
-      Event(K::kExit, Conn(gw_a_, "1", alice_), room_), Event(K::kClose, Conn(gw_a_, "1", alice_)),
-      Event(K::kOpen, Conn(gw_a_, "3", alice_)),  // her only other one is gw_b_'s, still alive
+      ConnectionEvent::Open(Conn(gw_a_, "1", alice_)),
+      ConnectionEvent::Enter(Conn(gw_a_, "1", alice_), room_),
+      ConnectionEvent::Open(Conn(gw_b_, "2", alice_)),  // not her first connection
+      ConnectionEvent::Enter(Conn(gw_b_, "2", bob_), room_),
+      beat,
+      ConnectionEvent::Exit(Conn(gw_a_, "1", alice_), room_),
+      ConnectionEvent::Close(Conn(gw_a_, "1", alice_)),
+      ConnectionEvent::Open(Conn(gw_a_, "3", alice_)),  // her only other one is gw_b_'s, still alive
   };
   auto results = store_->Apply(events, now_);
   ASSERT_EQ(results.size(), events.size());
@@ -210,13 +213,12 @@ TEST_F(PresenceStoreTest, ApplyRunsABatchInOrderWithOneResultEach) {
 }
 
 TEST_F(PresenceStoreTest, AFailedEventLeavesTheRestOfTheBatchApplied) {
-  using K = ConnectionEvent::Kind;
   // A key of the wrong type makes alice's enter fail inside Redis (WRONGTYPE).
   ASSERT_TRUE(redis_->Command({"SET", "chat:presence:uroom:" + room_ + "|" + alice_, "x"}).ok());
-  auto results = store_->Apply(
-      {Event(K::kEnter, Conn(gw_a_, "1", bob_), room_), Event(K::kEnter, Conn(gw_a_, "2", alice_), room_),
-       Event(K::kOpen, Conn(gw_a_, "3", alice_))},
-      now_);
+  auto results = store_->Apply({ConnectionEvent::Enter(Conn(gw_a_, "1", bob_), room_),
+                                ConnectionEvent::Enter(Conn(gw_a_, "2", alice_), room_),
+                                ConnectionEvent::Open(Conn(gw_a_, "3", alice_))},
+                               now_);
   ASSERT_EQ(results.size(), 3u);
   EXPECT_TRUE(results[0].status.ok()) << results[0].status;
   EXPECT_EQ(results[1].status.code(), absl::StatusCode::kInternal);
@@ -227,15 +229,15 @@ TEST_F(PresenceStoreTest, AFailedEventLeavesTheRestOfTheBatchApplied) {
 }
 
 TEST_F(PresenceStoreTest, ABatchSurvivesAFlushedScriptCache) {
-  using K = ConnectionEvent::Kind;
-  ASSERT_TRUE(store_->Open(Conn(gw_a_, "0", bob_), now_).ok());  // every script the batch uses is loaded
-  ASSERT_TRUE(store_->Enter(Conn(gw_a_, "0", bob_), room_, now_).ok());
-  ASSERT_TRUE(store_->Exit(Conn(gw_a_, "0", bob_), room_, now_).ok());
+  ASSERT_TRUE(ApplyOk(ConnectionEvent::Open(Conn(gw_a_, "0", bob_)), now_)
+                  .ok());  // every script the batch uses is loaded
+  ASSERT_TRUE(ApplyOk(ConnectionEvent::Enter(Conn(gw_a_, "0", bob_), room_), now_).ok());
+  ASSERT_TRUE(ApplyOk(ConnectionEvent::Exit(Conn(gw_a_, "0", bob_), room_), now_).ok());
   ASSERT_TRUE(redis_->Command({"SCRIPT", "FLUSH"}).ok());
-  auto results = store_->Apply(
-      {Event(K::kOpen, Conn(gw_a_, "1", alice_)), Event(K::kEnter, Conn(gw_a_, "1", alice_), room_),
-       Event(K::kExit, Conn(gw_a_, "0", bob_), room_)},
-      now_);
+  auto results = store_->Apply({ConnectionEvent::Open(Conn(gw_a_, "1", alice_)),
+                                ConnectionEvent::Enter(Conn(gw_a_, "1", alice_), room_),
+                                ConnectionEvent::Exit(Conn(gw_a_, "0", bob_), room_)},
+                               now_);
   ASSERT_EQ(results.size(), 3u);
   for (const auto& r : results) EXPECT_TRUE(r.status.ok()) << r.status;
   EXPECT_TRUE(results[0].first);
@@ -244,7 +246,7 @@ TEST_F(PresenceStoreTest, ABatchSurvivesAFlushedScriptCache) {
 
 TEST_F(PresenceStoreTest, TwoReplicasSweepingClaimEachChangeOnce) {
   EnterChanges(gw_a_, "1", alice_);
-  ASSERT_TRUE(store_->Close(Conn(gw_a_, "1", alice_), now_).ok());
+  ASSERT_TRUE(ApplyOk(ConnectionEvent::Close(Conn(gw_a_, "1", alice_)), now_).ok());
   int64_t due = now_ + Timings().grace_ms;
   auto first = Sweep(*other_replica_, due);
   auto second = Sweep(*store_, due);
@@ -281,9 +283,9 @@ TEST_F(PresenceStoreTest, TypingClearedByAMessageEndsSilently) {
 
 TEST_F(PresenceStoreTest, EnteringCountsAsAHeartbeat) {
   // The first connection of a new gateway may enter a room before its open or heartbeat is seen.
-  auto r = store_->Enter(Conn(gw_a_, "1", alice_), room_, now_);
-  ASSERT_TRUE(r.ok());
-  EXPECT_EQ(r->online, std::vector<std::string>{alice_});
+  auto r = ApplyOne(ConnectionEvent::Enter(Conn(gw_a_, "1", alice_), room_), now_);
+  ASSERT_TRUE(r.status.ok()) << r.status;
+  EXPECT_EQ(r.enter.online, std::vector<std::string>{alice_});
 }
 
 TEST_F(PresenceStoreTest, RoomPresenceEventsCanBeTurnedOff) {
@@ -310,10 +312,10 @@ TEST_F(PresenceStoreTest, RoomPresenceEventsCanBeTurnedOff) {
     freeReplyObject(r);
     return ch;
   };
-  auto entered = quiet.Enter(Conn(gw_a_, "1", alice_), room_, now_);
-  ASSERT_TRUE(entered.ok());
-  ASSERT_EQ(Describe(entered->changes), std::vector<std::string>{"online:" + alice_});
-  ASSERT_TRUE(quiet.Publish(entered->changes).ok());
+  auto entered = quiet.Apply({ConnectionEvent::Enter(Conn(gw_a_, "1", alice_), room_)}, now_).front();
+  ASSERT_TRUE(entered.status.ok()) << entered.status;
+  ASSERT_EQ(Describe(entered.enter.changes), std::vector<std::string>{"online:" + alice_});
+  ASSERT_TRUE(quiet.Publish(entered.enter.changes).ok());
   chat::v1::TypingUpdate u;
   *u.mutable_conn() = Conn(gw_a_, "1", alice_);
   u.set_room(room_);
@@ -330,9 +332,8 @@ TEST_F(PresenceStoreTest, RoomPresenceEventsCanBeTurnedOff) {
 
 TEST_F(PresenceStoreTest, RedisDownIsUnavailable) {
   RedisPresenceStore down("127.0.0.1", 1, Timings());
-  EXPECT_EQ(down.Open(Conn(gw_a_, "1", alice_), now_).status().code(), absl::StatusCode::kUnavailable);
-  auto results = down.Apply({Event(ConnectionEvent::Kind::kOpen, Conn(gw_a_, "1", alice_)),
-                             Event(ConnectionEvent::Kind::kEnter, Conn(gw_a_, "1", alice_), room_)},
+  auto results = down.Apply({ConnectionEvent::Open(Conn(gw_a_, "1", alice_)),
+                             ConnectionEvent::Enter(Conn(gw_a_, "1", alice_), room_)},
                             now_);
   ASSERT_EQ(results.size(), 2u);
   for (const auto& r : results) EXPECT_EQ(r.status.code(), absl::StatusCode::kUnavailable);

@@ -65,31 +65,17 @@ constexpr size_t kEventQueueMax = 100000;
 // The connection event a request carries, if it is one.
 std::optional<ConnectionEvent> EventOf(const chat::v1::PresenceRequest& req) {
   using R = chat::v1::PresenceRequest;
-  using K = ConnectionEvent::Kind;
-  ConnectionEvent e;
   switch (req.body_case()) {
     case R::kOpened:
-      e.kind = K::kOpen;
-      e.conn = req.opened().conn();
-      return e;
+      return ConnectionEvent::Open(req.opened().conn());
     case R::kClosed:
-      e.kind = K::kClose;
-      e.conn = req.closed().conn();
-      return e;
+      return ConnectionEvent::Close(req.closed().conn());
     case R::kEntered:
-      e.kind = K::kEnter;
-      e.conn = req.entered().conn();
-      e.room = req.entered().room();
-      return e;
+      return ConnectionEvent::Enter(req.entered().conn(), req.entered().room());
     case R::kExited:
-      e.kind = K::kExit;
-      e.conn = req.exited().conn();
-      e.room = req.exited().room();
-      return e;
+      return ConnectionEvent::Exit(req.exited().conn(), req.exited().room());
     case R::kHeartbeat:
-      e.kind = K::kHeartbeat;
-      e.heartbeat = req.heartbeat();
-      return e;
+      return ConnectionEvent::Heartbeat(req.heartbeat());
     default:
       return std::nullopt;
   }

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -32,6 +33,20 @@ struct ConnectionEvent {
   chat::v1::ConnectionRef conn;          // every kind but kHeartbeat
   std::string room;                      // kEnter, kExit
   chat::v1::GatewayHeartbeat heartbeat;  // kHeartbeat
+
+  static ConnectionEvent Open(chat::v1::ConnectionRef conn) { return {Kind::kOpen, std::move(conn), {}, {}}; }
+  static ConnectionEvent Close(chat::v1::ConnectionRef conn) {
+    return {Kind::kClose, std::move(conn), {}, {}};
+  }
+  static ConnectionEvent Enter(chat::v1::ConnectionRef conn, std::string room) {
+    return {Kind::kEnter, std::move(conn), std::move(room), {}};
+  }
+  static ConnectionEvent Exit(chat::v1::ConnectionRef conn, std::string room) {
+    return {Kind::kExit, std::move(conn), std::move(room), {}};
+  }
+  static ConnectionEvent Heartbeat(chat::v1::GatewayHeartbeat heartbeat) {
+    return {Kind::kHeartbeat, {}, {}, std::move(heartbeat)};
+  }
 };
 
 struct ConnectionEventResult {
@@ -55,16 +70,11 @@ class PresenceStore {
  public:
   virtual ~PresenceStore() = default;
 
-  // Records a live connection; also a heartbeat of its gateway. True when it is the user's first.
-  virtual absl::StatusOr<bool> Open(const chat::v1::ConnectionRef& conn, int64_t now_ms) = 0;
-  // Forgets a connection and leaves its rooms (offline follows after the grace, from Sweep).
-  virtual absl::Status Close(const chat::v1::ConnectionRef& conn, int64_t now_ms) = 0;
-  virtual absl::StatusOr<EnterResult> Enter(const chat::v1::ConnectionRef& conn, const std::string& room,
-                                            int64_t now_ms) = 0;
-  virtual absl::Status Exit(const chat::v1::ConnectionRef& conn, const std::string& room, int64_t now_ms) = 0;
-  virtual absl::Status Heartbeat(const chat::v1::GatewayHeartbeat& heartbeat, int64_t now_ms) = 0;
-  // The five above, several at once: applied in order, one result per event, in one round trip. Each
-  // event is its own atomic step, so one that fails leaves the others applied.
+  // Opens, closes, room entries and exits of connections, and gateway heartbeats: applied in order, one
+  // result per event, in one round trip. Each event is its own atomic step, so one that fails leaves the
+  // others applied. An open is also a heartbeat of its gateway, and so is an entry (a new gateway's first
+  // connection may enter before its open or heartbeat is seen). A close leaves the connection's rooms;
+  // offline follows after the grace, from Sweep.
   virtual std::vector<ConnectionEventResult> Apply(const std::vector<ConnectionEvent>& events,
                                                    int64_t now_ms) = 0;
   // The live gateways' last reported numbers, summed.

@@ -374,48 +374,6 @@ std::vector<ConnectionEventResult> RedisPresenceStore::Apply(const std::vector<C
   return out;
 }
 
-namespace {
-
-ConnectionEvent ConnEvent(ConnectionEvent::Kind kind, const chat::v1::ConnectionRef& conn,
-                          std::string room = {}) {
-  ConnectionEvent e;
-  e.kind = kind;
-  e.conn = conn;
-  e.room = std::move(room);
-  return e;
-}
-
-}  // namespace
-
-absl::StatusOr<bool> RedisPresenceStore::Open(const chat::v1::ConnectionRef& c, int64_t now_ms) {
-  auto r = Apply({ConnEvent(ConnectionEvent::Kind::kOpen, c)}, now_ms).front();
-  if (!r.status.ok()) return r.status;
-  return r.first;
-}
-
-absl::Status RedisPresenceStore::Close(const chat::v1::ConnectionRef& c, int64_t now_ms) {
-  return Apply({ConnEvent(ConnectionEvent::Kind::kClose, c)}, now_ms).front().status;
-}
-
-absl::StatusOr<EnterResult> RedisPresenceStore::Enter(const chat::v1::ConnectionRef& c,
-                                                      const std::string& room, int64_t now_ms) {
-  auto r = Apply({ConnEvent(ConnectionEvent::Kind::kEnter, c, room)}, now_ms).front();
-  if (!r.status.ok()) return r.status;
-  return std::move(r.enter);
-}
-
-absl::Status RedisPresenceStore::Exit(const chat::v1::ConnectionRef& c, const std::string& room,
-                                      int64_t now_ms) {
-  return Apply({ConnEvent(ConnectionEvent::Kind::kExit, c, room)}, now_ms).front().status;
-}
-
-absl::Status RedisPresenceStore::Heartbeat(const chat::v1::GatewayHeartbeat& h, int64_t now_ms) {
-  ConnectionEvent e;
-  e.kind = ConnectionEvent::Kind::kHeartbeat;
-  e.heartbeat = h;
-  return Apply({e}, now_ms).front().status;
-}
-
 absl::StatusOr<chat::v1::ClusterStats> RedisPresenceStore::ClusterStats() {
   auto v = Run(kClusterStats, {});
   if (!v.ok()) return v.status();

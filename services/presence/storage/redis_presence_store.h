@@ -27,12 +27,6 @@ class RedisPresenceStore : public PresenceStore {
  public:
   RedisPresenceStore(std::string host, int port, PresenceTimings timings);
 
-  absl::StatusOr<bool> Open(const chat::v1::ConnectionRef& conn, int64_t now_ms) override;
-  absl::Status Close(const chat::v1::ConnectionRef& conn, int64_t now_ms) override;
-  absl::StatusOr<EnterResult> Enter(const chat::v1::ConnectionRef& conn, const std::string& room,
-                                    int64_t now_ms) override;
-  absl::Status Exit(const chat::v1::ConnectionRef& conn, const std::string& room, int64_t now_ms) override;
-  absl::Status Heartbeat(const chat::v1::GatewayHeartbeat& heartbeat, int64_t now_ms) override;
   std::vector<ConnectionEventResult> Apply(const std::vector<ConnectionEvent>& events,
                                            int64_t now_ms) override;
   absl::StatusOr<chat::v1::ClusterStats> ClusterStats() override;
