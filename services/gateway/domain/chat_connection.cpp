@@ -4,8 +4,8 @@
 #include "common/error_codes.h"
 #include "common/log.h"
 #include "common/text_rules.h"
+#include "common/wall_clock.h"
 #include "domain/slash_command.h"
-#include "google/protobuf/util/time_util.h"
 
 namespace chat::gateway {
 namespace {
@@ -616,7 +616,7 @@ void ChatConnection::HandleOpenDm(std::optional<uint32_t> ref, const chat::v1::O
 void ChatConnection::Notice(std::optional<uint32_t> ref, std::string text) {
   ServerFrame f;
   f.mutable_notice()->set_text(std::move(text));
-  *f.mutable_notice()->mutable_ts() = google::protobuf::util::TimeUtil::GetCurrentTime();
+  *f.mutable_notice()->mutable_ts() = WallClockNow();
   Reply(ref, std::move(f));
 }
 
@@ -662,7 +662,7 @@ void ChatConnection::HandleCommand(std::optional<uint32_t> ref, const std::strin
       auto* n = req.mutable_control()->mutable_broadcast();
       n->set_text(cmd.text);
       n->set_from(identity_.user);
-      *n->mutable_ts() = google::protobuf::util::TimeUtil::GetCurrentTime();
+      *n->mutable_ts() = WallClockNow();
       return CallForNotice(ref, std::move(req), "broadcast sent");
     }
     case SlashCommand::Kind::kStats: {

@@ -2,7 +2,7 @@
 
 #include "common/error_codes.h"
 #include "common/text_rules.h"
-#include "google/protobuf/util/time_util.h"
+#include "common/wall_clock.h"
 #include "transport/gateway_context.h"
 
 namespace chat::gateway {
@@ -74,7 +74,7 @@ grpc::ServerUnaryReactor* AdminGrpcService::Broadcast(grpc::CallbackServerContex
   }
   chat::v1::ControlEvent event;
   event.mutable_broadcast()->set_text(req->text());
-  *event.mutable_broadcast()->mutable_ts() = google::protobuf::util::TimeUtil::GetCurrentTime();
+  *event.mutable_broadcast()->mutable_ts() = WallClockNow();
   return PublishControl(ctx, std::move(event));
 }
 

@@ -4,6 +4,7 @@
 
 #include "common/log.h"
 #include "common/text_rules.h"
+#include "common/wall_clock.h"
 #include "domain/frame_codec.h"
 #include "google/protobuf/util/time_util.h"
 
@@ -111,7 +112,7 @@ void RoomHub::OnChannelMessage(const std::string& channel, const std::string& pa
   chat::v1::ServerFrame frame;
   switch (event.body_case()) {
     case chat::v1::RoomEvent::kMessage: {
-      auto now = google::protobuf::util::TimeUtil::GetCurrentTime();
+      auto now = WallClockNow();
       auto lag = google::protobuf::util::TimeUtil::DurationToMicroseconds(now - event.message().ts());
       delivery_latency_.Observe(static_cast<double>(lag) / 1e6);
       int64_t seq = event.message().seq();
