@@ -33,9 +33,24 @@ struct RedisSubscriber::Watch : std::enable_shared_from_this<RedisSubscriber::Wa
                   [self = shared_from_this()](boost::system::error_code ec) {
                     self->reading = false;
                     if (!self->alive || ec == asio::error::operation_aborted) return;
-                    redisAsyncHandleRead(self->ac);
+                    self->ReadAvailable();
                     self->ArmRead();
                   });
+  }
+  // hiredis reads at most 16 KiB a call. Going back through the reactor for each 16 KiB let a busy io
+  // thread fall behind a fast publisher (the backlog then waits in Redis's output buffer, whose limit
+  // cuts the subscriber off): read on while the socket holds more, a bounded number of times so the
+  // thread's other handlers still get their turn.
+  void ReadAvailable() {
+    constexpr int kReadsPerWake = 16;
+    for (int i = 0; i < kReadsPerWake; ++i) {
+      redisAsyncHandleRead(ac);
+      if (!alive || !want_read) return;
+      asio::posix::stream_descriptor::bytes_readable readable(true);
+      boost::system::error_code ec;
+      sd.io_control(readable, ec);
+      if (ec || readable.get() == 0) return;
+    }
   }
   void ArmWrite() {
     if (writing || !alive || !want_write) return;

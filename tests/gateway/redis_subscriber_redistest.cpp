@@ -1,5 +1,5 @@
 // RedisSubscriber (hiredis async on Asio) against a real Redis: confirmed subscriptions, delivery,
-// unsubscribe, and a resubscribe that races an unsubscribe.
+// unsubscribe, a burst bigger than one read, and a resubscribe that races an unsubscribe.
 #include <gtest/gtest.h>
 
 #include <boost/asio/io_context.hpp>
@@ -93,6 +93,22 @@ TEST_F(SubscriberTest, BinaryPayloadsArriveIntact) {
   ASSERT_TRUE(WaitForCount(1));
   std::lock_guard lock(mu_);
   EXPECT_EQ(received_[0].second, payload);
+}
+
+// hiredis reads at most 16 KiB a call, and the socket only signals again when more data comes: a burst
+// bigger than that must still arrive whole with nothing published after it.
+TEST_F(SubscriberTest, ABurstLargerThanOneReadArrivesWholeWithNothingAfterIt) {
+  std::string ch = UniqueName("chat:room:burst");
+  ASSERT_TRUE(SubscribeAndWait(ch).ok());
+  constexpr int kCount = 400;
+  std::vector<std::vector<std::string>> publishes;
+  for (int i = 0; i < kCount; ++i)
+    publishes.push_back({"PUBLISH", ch, std::to_string(i) + std::string(2000, 'x')});
+  ASSERT_TRUE(pub_->Pipeline(publishes).ok());  // ~800 KB in one round trip
+  EXPECT_TRUE(WaitForCount(kCount));
+  std::lock_guard lock(mu_);
+  ASSERT_EQ(received_.size(), static_cast<size_t>(kCount));
+  for (int i = 0; i < kCount; ++i) EXPECT_EQ(received_[i].second, std::to_string(i) + std::string(2000, 'x'));
 }
 
 TEST_F(SubscriberTest, UnsubscribeStopsDelivery) {
