@@ -4,6 +4,7 @@
 #include <hiredis/hiredis.h>
 
 #include <algorithm>
+#include <map>
 
 #include "common/redis_connection.h"
 #include "common/text_rules.h"
@@ -168,6 +169,79 @@ TEST_F(PresenceStoreTest, RoomOnlineWithManyMembersPerGateway) {
   expected.push_back(carol);
   std::sort(expected.begin(), expected.end());
   EXPECT_EQ(entered.enter.online, expected);
+}
+
+// The per-room counts the scripts keep beside the room set (user -> connections, gateway ->
+// connections), read as field -> value.
+std::map<std::string, std::string> HashOf(RedisConnection& redis, const std::string& key) {
+  std::map<std::string, std::string> out;
+  auto v = redis.Command({"HGETALL", key});
+  EXPECT_TRUE(v.ok()) << v.status();
+  if (!v.ok()) return out;
+  for (size_t i = 0; i + 1 < v->elements.size(); i += 2) out[v->elements[i].str] = v->elements[i + 1].str;
+  return out;
+}
+
+TEST_F(PresenceStoreTest, OnlineCountsFollowTheRoomSetExactly) {
+  EnterChanges(gw_a_, "1", alice_);
+  EnterChanges(gw_b_, "2", alice_);
+  EnterChanges(gw_a_, "3", bob_);
+  EnterChanges(gw_a_, "1", alice_);  // the same connection again: not a second member
+  using Counts = std::map<std::string, std::string>;
+  EXPECT_EQ(HashOf(*redis_, "chat:presence:ronline:" + room_), (Counts{{alice_, "2"}, {bob_, "1"}}));
+  EXPECT_EQ(HashOf(*redis_, "chat:presence:rgws:" + room_), (Counts{{gw_a_, "2"}, {gw_b_, "1"}}));
+
+  ASSERT_TRUE(ApplyOk(ConnectionEvent::Exit(Conn(gw_a_, "1", alice_), room_), now_).ok());
+  auto both = std::vector<std::string>{alice_, bob_};
+  std::sort(both.begin(), both.end());
+  EXPECT_EQ(*store_->RoomOnline(room_), both);  // her other tab is still in
+  ASSERT_TRUE(ApplyOk(ConnectionEvent::Close(Conn(gw_b_, "2", alice_)), now_).ok());
+  ASSERT_TRUE(ApplyOk(ConnectionEvent::Exit(Conn(gw_b_, "2", alice_), room_), now_).ok());  // gone already
+  EXPECT_EQ(*store_->RoomOnline(room_), std::vector<std::string>{bob_});
+  EXPECT_EQ(HashOf(*redis_, "chat:presence:ronline:" + room_), (Counts{{bob_, "1"}}));
+  EXPECT_EQ(HashOf(*redis_, "chat:presence:rgws:" + room_), (Counts{{gw_a_, "1"}}));
+  ASSERT_TRUE(ApplyOk(ConnectionEvent::Close(Conn(gw_a_, "3", bob_)), now_).ok());
+  EXPECT_TRUE(store_->RoomOnline(room_)->empty());
+  EXPECT_TRUE(HashOf(*redis_, "chat:presence:ronline:" + room_).empty());
+  EXPECT_TRUE(HashOf(*redis_, "chat:presence:rgws:" + room_).empty());
+}
+
+TEST_F(PresenceStoreTest, ARoomWithoutCountsIsReadInFullAndCounted) {
+  // What a room written before the counts existed looks like: members, no counts.
+  chat::v1::GatewayHeartbeat heartbeat;
+  heartbeat.set_gateway(gw_a_);
+  ASSERT_TRUE(ApplyOk(ConnectionEvent::Heartbeat(heartbeat), now_).ok());
+  ASSERT_TRUE(redis_
+                  ->Command({"SADD", "chat:presence:room:" + room_, alice_ + "|" + gw_a_ + "|1",
+                             alice_ + "|" + gw_a_ + "|2", bob_ + "|" + gw_a_ + "|3"})
+                  .ok());
+  auto both = std::vector<std::string>{alice_, bob_};
+  std::sort(both.begin(), both.end());
+  EXPECT_EQ(*store_->RoomOnline(room_), both);
+  using Counts = std::map<std::string, std::string>;
+  EXPECT_EQ(HashOf(*redis_, "chat:presence:ronline:" + room_), (Counts{{alice_, "2"}, {bob_, "1"}}));
+  EXPECT_EQ(HashOf(*redis_, "chat:presence:rgws:" + room_), (Counts{{gw_a_, "3"}}));
+  // A member added behind the counts' back (an older replica during an upgrade) is seen all the same.
+  auto carol = UniqueName("carol");
+  ASSERT_TRUE(redis_->Command({"SADD", "chat:presence:room:" + room_, carol + "|" + gw_a_ + "|4"}).ok());
+  auto all = both;
+  all.push_back(carol);
+  std::sort(all.begin(), all.end());
+  EXPECT_EQ(*store_->RoomOnline(room_), all);
+}
+
+TEST_F(PresenceStoreTest, AMemberOnADeadGatewayIsDroppedFromTheCounts) {
+  EnterChanges(gw_a_, "1", alice_);
+  EnterChanges(gw_b_, "2", bob_);
+  ASSERT_TRUE(redis_->Command({"DEL", "chat:presence:gw:" + gw_b_}).ok());  // B stopped heartbeating
+  EXPECT_EQ(*store_->RoomOnline(room_), std::vector<std::string>{alice_});
+  using Counts = std::map<std::string, std::string>;
+  EXPECT_EQ(HashOf(*redis_, "chat:presence:ronline:" + room_), (Counts{{alice_, "1"}}));
+  EXPECT_EQ(HashOf(*redis_, "chat:presence:rgws:" + room_), (Counts{{gw_a_, "1"}}));
+  // The sweep closes B's connections later; bob's member is gone already, so nothing is counted twice.
+  Sweep(*store_, now_ + Timings().ttl_ms + 1);
+  EXPECT_EQ(HashOf(*redis_, "chat:presence:ronline:" + room_), (Counts{{alice_, "1"}}));
+  EXPECT_EQ(*store_->RoomOnline(room_), std::vector<std::string>{alice_});
 }
 
 TEST_F(PresenceStoreTest, ScriptsSurviveAFlushedScriptCache) {

@@ -57,8 +57,28 @@ local function live_in_room(room, user)
   end
   return live
 end
+-- Who is online in a room, without reading every member on each join: 'ronline:<room>' counts each
+-- user's connections in the room set and 'rgws:<room>' each gateway's. They change only together with
+-- the set (a member added or removed), so they describe it exactly; room_online checks that against
+-- SCARD and reads the set itself when they disagree (data written before the counts existed, or by an
+-- older replica during an upgrade) or when a gateway of the room is dead, and counts again.
+local function room_count(room, user, gw, delta)
+  local ku, kg = P .. 'ronline:' .. room, P .. 'rgws:' .. room
+  if redis.call('HINCRBY', ku, user, delta) <= 0 then redis.call('HDEL', ku, user) end
+  if redis.call('HINCRBY', kg, gw, delta) <= 0 then redis.call('HDEL', kg, gw) end
+end
+local function room_add(room, user, gw, conn)
+  if redis.call('SADD', P .. 'room:' .. room, user .. '|' .. gw .. '|' .. conn) == 1 then
+    room_count(room, user, gw, 1)
+  end
+end
+local function room_remove(room, user, gw, conn)
+  if redis.call('SREM', P .. 'room:' .. room, user .. '|' .. gw .. '|' .. conn) == 1 then
+    room_count(room, user, gw, -1)
+  end
+end
 local function exit_room(gw, conn, user, room, now, grace)
-  redis.call('SREM', P .. 'room:' .. room, user .. '|' .. gw .. '|' .. conn)
+  room_remove(room, user, gw, conn)
   redis.call('SREM', P .. 'uroom:' .. room .. '|' .. user, gw .. '|' .. conn)
   redis.call('SREM', P .. 'connrooms:' .. gw .. '|' .. conn, room)
   if not live_in_room(room, user) and redis.call('SISMEMBER', P .. 'announced:' .. room, user) == 1 then
@@ -82,17 +102,41 @@ local function close_conn(gw, conn, user, now, grace)
   redis.call('SREM', P .. 'user:' .. user, gw .. '|' .. conn)
   if user_live_count(user) == 0 then redis.call('HSET', P .. 'lastseen', user, now) end
 end
-local function room_online(room)
-  local users, seen = {}, {}
+-- The long way: every member, dropping those of dead gateways, and the counts made again.
+local function room_online_scan(room)
+  local users, per_user, gws, per_gw = {}, {}, {}, {}
   for _, m in ipairs(redis.call('SMEMBERS', P .. 'room:' .. room)) do
     local u, g = first_two_parts(m)
     if g and alive(g) then
-      if not seen[u] then seen[u] = true; users[#users + 1] = u end
+      if not per_user[u] then per_user[u] = 0; users[#users + 1] = u end
+      per_user[u] = per_user[u] + 1
+      if not per_gw[g] then per_gw[g] = 0; gws[#gws + 1] = g end
+      per_gw[g] = per_gw[g] + 1
     else
       redis.call('SREM', P .. 'room:' .. room, m)
     end
   end
+  local ku, kg = P .. 'ronline:' .. room, P .. 'rgws:' .. room
+  redis.call('DEL', ku, kg)
+  if #users > 0 then
+    local args = {}
+    for _, u in ipairs(users) do args[#args + 1] = u; args[#args + 1] = per_user[u] end
+    redis.call('HSET', ku, unpack(args))
+    args = {}
+    for _, g in ipairs(gws) do args[#args + 1] = g; args[#args + 1] = per_gw[g] end
+    redis.call('HSET', kg, unpack(args))
+  end
   return users
+end
+local function room_online(room)
+  local per_gw = redis.call('HGETALL', P .. 'rgws:' .. room)
+  local counted = 0
+  for i = 1, #per_gw, 2 do
+    if not alive(per_gw[i]) then return room_online_scan(room) end
+    counted = counted + tonumber(per_gw[i + 1])
+  end
+  if counted ~= redis.call('SCARD', P .. 'room:' .. room) then return room_online_scan(room) end
+  return redis.call('HKEYS', P .. 'ronline:' .. room)
 end
 )lua";
 
@@ -118,7 +162,7 @@ heartbeat(gw, now, ttl)
 redis.call('SADD', P .. 'conns:' .. gw, user .. '|' .. conn)
 redis.call('SADD', P .. 'user:' .. user, gw .. '|' .. conn)
 redis.call('SADD', P .. 'connrooms:' .. gw .. '|' .. conn, room)
-redis.call('SADD', P .. 'room:' .. room, user .. '|' .. gw .. '|' .. conn)
+room_add(room, user, gw, conn)
 redis.call('SADD', P .. 'uroom:' .. room .. '|' .. user, gw .. '|' .. conn)
 -- Back within the grace: the pending offline is cancelled and nobody hears of it.
 redis.call('ZREM', P .. 'pending', room .. '|' .. user)
