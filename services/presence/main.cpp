@@ -70,8 +70,6 @@ int main() {
       watch_ctx, redis->host, redis->port,
       [&watchers](const std::string&, const std::string& payload) { watchers.Dispatch(payload); }, metrics);
   subscriber.SubscribeForever(kPresenceEventsChannel);
-  subscriber.Start();
-  std::thread watch_thread([&] { watch_ctx.run(); });
 
   PresenceGrpcService service(logic, watchers, metrics);
   EnableHealthAndReflection();
@@ -95,6 +93,10 @@ int main() {
     log::Error("cannot serve metrics", {{"error", st.ToString()}});
     return 1;
   }
+  // Started once everything listens: the early returns above must not leave a joinable thread behind
+  // (its destructor would abort the process instead of exiting with the error).
+  subscriber.Start();
+  std::thread watch_thread([&] { watch_ctx.run(); });
   log::Info("presence ready", {{"grpc_port", port},
                                {"metrics_port", metrics_http.port()},
                                {"ttl_seconds", ttl},

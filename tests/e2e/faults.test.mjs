@@ -8,6 +8,7 @@
 //       gateway's RSS stay bounded);
 //   and, for the graceful paths: (6) SIGTERM of a gateway (clients closed with 1001), (7) SIGTERM of
 //   messages, (8) resume after more than 1000 missed messages (truncated, the client pages the rest).
+// Also: a service whose listen port is taken exits with status 1 and a "cannot listen" log line.
 // After each: every acked message reached every member exactly once and in seq order (after the
 // client's dedup by seq), no acked message is lost, PostgreSQL holds each clientId once.
 //
@@ -18,7 +19,9 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
-import { startStack } from './lib/stack.mjs';
+import net from 'node:net';
+import { spawnSync } from 'node:child_process';
+import { startStack, freePort } from './lib/stack.mjs';
 import { sleep, DEFAULT_TIMEOUT_MS } from './lib/client.mjs';
 import { ResilientClient } from './lib/resilient_client.mjs';
 import { assertConsecutive, percentile, describeMs, MiB } from './lib/checks.mjs';
@@ -631,4 +634,28 @@ faultCase(8, 'resume after more than 1000 missed messages: truncated replay, the
   assert.ok(away.stats.historyFilled >= missed - 1000, `the client paged the older ${missed - 1000} with history (${away.stats.historyFilled})`);
   void R;
   await closeAll([...everyone, away]);
+});
+
+test('a service whose listen port is taken exits with status 1 and says why', { timeout: 120_000 }, async () => {
+  // A plain listener (no SO_REUSEPORT, unlike gRPC's own) holds the port.
+  const holder = net.createServer();
+  await new Promise((resolve) => holder.listen(0, '127.0.0.1', resolve));
+  const taken = `127.0.0.1:${holder.address().port}`;
+  try {
+    const cases = [
+      ['messages', { MESSAGES_GRPC_ADDR: taken, MESSAGES_METRICS_ADDR: `127.0.0.1:${await freePort()}` }],
+      ['presence', { PRESENCE_GRPC_ADDR: taken, PRESENCE_METRICS_ADDR: `127.0.0.1:${await freePort()}` }],
+      ['gateway-0', { GATEWAY_HTTP_ADDR: taken, GATEWAY_GRPC_ADDR: `127.0.0.1:${await freePort()}`, GATEWAY_ID: 'port-taken' }],
+    ];
+    for (const [name, env] of cases) {
+      const proc = stack.procs.get(name);
+      const r = spawnSync(proc.bin, [], { env: { ...process.env, ...proc.env, ...env }, timeout: 60_000, encoding: 'utf8' });
+      const out = `${r.stdout}${r.stderr}`;
+      assert.equal(r.signal, null, `${name} ended by a signal, not an exit:\n${out.slice(-2000)}`);
+      assert.equal(r.status, 1, `${name} exit status:\n${out.slice(-2000)}`);
+      assert.match(out, /"msg":"cannot listen"/, `${name} says it cannot listen`);
+    }
+  } finally {
+    holder.close();
+  }
 });
