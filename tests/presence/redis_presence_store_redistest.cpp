@@ -230,6 +230,29 @@ TEST_F(PresenceStoreTest, ARoomWithoutCountsIsReadInFullAndCounted) {
   EXPECT_EQ(*store_->RoomOnline(room_), all);
 }
 
+TEST_F(PresenceStoreTest, ABigRoomIsCountedInFull) {
+  // Counting again writes the counts in pieces: one HSET of 5,000 users would pass Lua's limit of
+  // values a call may unpack.
+  chat::v1::GatewayHeartbeat heartbeat;
+  heartbeat.set_gateway(gw_a_);
+  ASSERT_TRUE(ApplyOk(ConnectionEvent::Heartbeat(heartbeat), now_).ok());
+  constexpr int kUsers = 5000;
+  std::vector<std::string> users;
+  std::vector<std::string> sadd = {"SADD", "chat:presence:room:" + room_};
+  for (int i = 0; i < kUsers; ++i) {
+    users.push_back(alice_ + "-" + std::to_string(i));
+    sadd.push_back(users.back() + "|" + gw_a_ + "|" + std::to_string(i));
+  }
+  ASSERT_TRUE(redis_->Command(sadd).ok());
+  std::sort(users.begin(), users.end());
+  auto online = store_->RoomOnline(room_);
+  ASSERT_TRUE(online.ok()) << online.status();
+  EXPECT_EQ(*online, users);
+  EXPECT_EQ(HashOf(*redis_, "chat:presence:ronline:" + room_).size(), static_cast<size_t>(kUsers));
+  EXPECT_EQ(HashOf(*redis_, "chat:presence:rgws:" + room_),
+            (std::map<std::string, std::string>{{gw_a_, std::to_string(kUsers)}}));
+}
+
 TEST_F(PresenceStoreTest, AMemberOnADeadGatewayIsDroppedFromTheCounts) {
   EnterChanges(gw_a_, "1", alice_);
   EnterChanges(gw_b_, "2", bob_);

@@ -102,6 +102,19 @@ local function close_conn(gw, conn, user, now, grace)
   redis.call('SREM', P .. 'user:' .. user, gw .. '|' .. conn)
   if user_live_count(user) == 0 then redis.call('HSET', P .. 'lastseen', user, now) end
 end
+-- HSET of names[i] -> counts[names[i]], a few hundred fields a call: Lua unpacks at most ~8000
+-- values into one call, and a room may have more members than that.
+local function hset_counts(key, names, counts)
+  local args = {}
+  for i, name in ipairs(names) do
+    args[#args + 1] = name
+    args[#args + 1] = counts[name]
+    if #args == 512 or i == #names then
+      redis.call('HSET', key, unpack(args))
+      args = {}
+    end
+  end
+end
 -- The long way: every member, dropping those of dead gateways, and the counts made again.
 local function room_online_scan(room)
   local users, per_user, gws, per_gw = {}, {}, {}, {}
@@ -118,14 +131,8 @@ local function room_online_scan(room)
   end
   local ku, kg = P .. 'ronline:' .. room, P .. 'rgws:' .. room
   redis.call('DEL', ku, kg)
-  if #users > 0 then
-    local args = {}
-    for _, u in ipairs(users) do args[#args + 1] = u; args[#args + 1] = per_user[u] end
-    redis.call('HSET', ku, unpack(args))
-    args = {}
-    for _, g in ipairs(gws) do args[#args + 1] = g; args[#args + 1] = per_gw[g] end
-    redis.call('HSET', kg, unpack(args))
-  end
+  hset_counts(ku, users, per_user)
+  hset_counts(kg, gws, per_gw)
   return users
 end
 local function room_online(room)
