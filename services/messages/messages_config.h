@@ -17,6 +17,8 @@ struct MessagesConfig {
   std::string log_level = "info";
   int64_t db_pool_size = 4;
   int64_t commit_batch_max = 256;
+  // How long the writer waits for a batch to fill once sends queue up behind commits (0: never).
+  int64_t commit_linger_us = 1000;
   int64_t queue_max = 100000;
   int64_t text_limit_bytes = 4096;
   int64_t history_page_default = 50;

@@ -1,6 +1,6 @@
 // Group commit against a real PostgreSQL: gap-free seqs under concurrent senders, also with two
-// writers (two messages replicas) on one room, idempotent sends racing each other, and publish before
-// completion while the next batch is already being stored.
+// writers (two messages replicas) on one room, idempotent sends racing each other, publish before
+// completion while the next batch is already being stored, and the writer's linger under load.
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -35,6 +35,40 @@ class RecordingPublisher : public EventPublisher {
   std::vector<chat::v1::ChatMessage> published;
 };
 
+// The real store, holding its first commit until `release` so a test can line sends up behind it; it
+// records how many messages each commit stored.
+class GatedStore : public PgMessageStore {
+ public:
+  GatedStore(const std::string& url, std::shared_future<void> release)
+      : PgMessageStore(url), release_(std::move(release)) {}
+
+  absl::StatusOr<std::vector<absl::StatusOr<AppendOutcome>>> AppendBatch(
+      const std::vector<NewMessage>& batch) override {
+    {
+      std::lock_guard lock(mu_);
+      sizes_.push_back(batch.size());
+    }
+    if (!first_entered_.exchange(true)) {
+      entered_.set_value();
+      release_.wait();
+    }
+    return PgMessageStore::AppendBatch(batch);
+  }
+
+  std::vector<size_t> BatchSizes() {
+    std::lock_guard lock(mu_);
+    return sizes_;
+  }
+  std::future<void> Entered() { return entered_.get_future(); }
+
+ private:
+  std::shared_future<void> release_;
+  std::atomic<bool> first_entered_{false};
+  std::promise<void> entered_;
+  std::mutex mu_;
+  std::vector<size_t> sizes_;
+};
+
 class CommitBatcherTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -46,10 +80,32 @@ class CommitBatcherTest : public ::testing::Test {
   }
 
   std::unique_ptr<CommitBatcher> MakeBatcher(RecordingPublisher& pub) {
-    auto b =
-        std::make_unique<CommitBatcher>(std::make_unique<PgMessageStore>(url_), pub, 64, 100000, metrics_);
+    auto b = std::make_unique<CommitBatcher>(std::make_unique<PgMessageStore>(url_), pub, 64, 100000,
+                                             std::chrono::microseconds(1000), metrics_);
     b->Start();
     return b;
+  }
+
+  // Sends one message; its outcome arrives on the returned future.
+  std::future<absl::StatusOr<AppendOutcome>> SendOne(CommitBatcher& b, const std::string& client_id) {
+    auto p = std::make_shared<std::promise<absl::StatusOr<AppendOutcome>>>();
+    auto f = p->get_future();
+    b.Submit({room_, "alice", room_ + "-" + client_id, "x"},
+             [p](absl::StatusOr<AppendOutcome> o) { p->set_value(std::move(o)); });
+    return f;
+  }
+
+  // Gets the writer lingering: a first commit held open while two sends queue behind it, so the second
+  // commit stores two and the writer then waits for more. Returns the store's batch sizes so far.
+  std::vector<size_t> StartLingering(CommitBatcher& b, GatedStore& store, std::promise<void>& release) {
+    auto entered = store.Entered();
+    auto m1 = SendOne(b, "m1");
+    entered.wait();
+    auto m2 = SendOne(b, "m2");
+    auto m3 = SendOne(b, "m3");
+    release.set_value();
+    for (auto* f : {&m1, &m2, &m3}) EXPECT_TRUE(f->get().ok());
+    return store.BatchSizes();
   }
 
   // Sends `per_thread` messages from each of `threads` threads, spread over the batchers; waits for all.
@@ -185,12 +241,64 @@ TEST_F(CommitBatcherTest, StopFinishesQueuedSends) {
 TEST_F(CommitBatcherTest, DatabaseDownAnswersUnavailable) {
   RecordingPublisher pub;
   CommitBatcher down(std::make_unique<PgMessageStore>("postgresql://chat@127.0.0.1:1/chat?connect_timeout=1"),
-                     pub, 64, 100, metrics_);
+                     pub, 64, 100, std::chrono::microseconds(1000), metrics_);
   down.Start();
   std::promise<absl::Status> p;
   down.Submit({room_, "alice", "x", "y"}, [&](absl::StatusOr<AppendOutcome> o) { p.set_value(o.status()); });
   EXPECT_EQ(p.get_future().get().code(), absl::StatusCode::kUnavailable);
   EXPECT_TRUE(pub.published.empty());
+}
+
+TEST_F(CommitBatcherTest, UnderLoadSendsArrivingDuringTheLingerShareOneCommit) {
+  RecordingPublisher pub;
+  std::promise<void> release;
+  auto store = std::make_unique<GatedStore>(url_, release.get_future().share());
+  GatedStore& gated = *store;
+  CommitBatcher b(std::move(store), pub, 64, 1000, std::chrono::seconds(2), metrics_);
+  b.Start();
+  ASSERT_EQ(StartLingering(b, gated, release), (std::vector<size_t>{1, 2}));
+  auto m4 = SendOne(b, "m4");
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  auto m5 = SendOne(b, "m5");
+  auto o4 = m4.get();
+  auto o5 = m5.get();
+  ASSERT_TRUE(o4.ok()) << o4.status();
+  ASSERT_TRUE(o5.ok()) << o5.status();
+  EXPECT_EQ(gated.BatchSizes(), (std::vector<size_t>{1, 2, 2}));
+  EXPECT_EQ(o4->message.seq(), 4);
+  EXPECT_EQ(o5->message.seq(), 5);
+}
+
+TEST_F(CommitBatcherTest, AFullBatchEndsTheLingerAndStopDoesNotWaitItOut) {
+  RecordingPublisher pub;
+  std::promise<void> release;
+  auto store = std::make_unique<GatedStore>(url_, release.get_future().share());
+  GatedStore& gated = *store;
+  // A linger far longer than the test's timeout: only a full batch or Stop can end it.
+  CommitBatcher b(std::move(store), pub, 3, 1000, std::chrono::hours(1), metrics_);
+  b.Start();
+  ASSERT_EQ(StartLingering(b, gated, release), (std::vector<size_t>{1, 2}));
+  auto m4 = SendOne(b, "m4");
+  auto m5 = SendOne(b, "m5");
+  auto m6 = SendOne(b, "m6");
+  for (auto* f : {&m4, &m5, &m6}) EXPECT_TRUE(f->get().ok());
+  EXPECT_EQ(gated.BatchSizes(), (std::vector<size_t>{1, 2, 3}));
+  auto m7 = SendOne(b, "m7");  // waits in the queue: the writer lingers after a batch of three
+  b.Stop();
+  EXPECT_TRUE(m7.get().ok());
+  EXPECT_EQ(gated.BatchSizes(), (std::vector<size_t>{1, 2, 3, 1}));
+}
+
+TEST_F(CommitBatcherTest, OnAQuietServerALoneSendIsStoredWithoutLingering) {
+  RecordingPublisher pub;
+  std::promise<void> release;
+  release.set_value();
+  auto store = std::make_unique<GatedStore>(url_, release.get_future().share());
+  GatedStore& gated = *store;
+  CommitBatcher b(std::move(store), pub, 64, 1000, std::chrono::hours(1), metrics_);
+  b.Start();
+  for (int i = 0; i < 5; ++i) EXPECT_TRUE(SendOne(b, "q" + std::to_string(i)).get().ok());
+  EXPECT_EQ(gated.BatchSizes(), (std::vector<size_t>(5, 1)));
 }
 
 }  // namespace

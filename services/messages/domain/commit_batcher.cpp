@@ -8,11 +8,12 @@
 namespace chat::messages {
 
 CommitBatcher::CommitBatcher(std::unique_ptr<MessageStore> store, EventPublisher& publisher, size_t batch_max,
-                             size_t queue_max, MetricsRegistry& metrics)
+                             size_t queue_max, std::chrono::microseconds linger, MetricsRegistry& metrics)
     : store_(std::move(store)),
       publisher_(publisher),
       batch_max_(batch_max),
       queue_max_(queue_max),
+      linger_(linger),
       batch_size_(metrics.GetHistogram("chat_commit_batch_size", "Messages per group-commit transaction",
                                        {1, 2, 4, 8, 16, 32, 64, 128, 256, 512})),
       commit_seconds_(metrics.GetHistogram("chat_commit_duration_seconds",
@@ -51,7 +52,8 @@ void CommitBatcher::Submit(NewMessage message, Done done) {
     std::lock_guard lock(mu_);
     if (!stopping_ && queue_.size() < queue_max_) {
       queue_.push_back(Pending{std::move(message), std::move(done)});
-      cv_.notify_one();
+      // The writer waits for a first message (idle) or a full batch (lingering): only those wake it.
+      if (queue_.size() == 1 || queue_.size() == batch_max_) cv_.notify_one();
       return;
     }
   }
@@ -59,10 +61,14 @@ void CommitBatcher::Submit(NewMessage message, Done done) {
 }
 
 void CommitBatcher::Run() {
+  size_t last_batch = 0;
   for (;;) {
     std::vector<Pending> batch;
     {
       std::unique_lock lock(mu_);
+      if (last_batch >= 2 && linger_.count() > 0) {
+        cv_.wait_for(lock, linger_, [&] { return stopping_ || queue_.size() >= batch_max_; });
+      }
       cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
       if (queue_.empty()) return;  // stopping and drained
       while (!queue_.empty() && batch.size() < batch_max_) {
@@ -70,6 +76,7 @@ void CommitBatcher::Run() {
         queue_.pop_front();
       }
     }
+    last_batch = batch.size();
     CommitOne(batch);
   }
 }
