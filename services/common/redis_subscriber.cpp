@@ -16,13 +16,17 @@ namespace asio = boost::asio;
 // hiredis's event hooks on an Asio descriptor. hiredis owns the socket: the descriptor never closes it.
 // Handlers hold the Watch, and check `alive`, because hiredis may free its context inside any call.
 struct RedisSubscriber::Watch : std::enable_shared_from_this<RedisSubscriber::Watch> {
-  Watch(asio::io_context& ioc, redisAsyncContext* c) : sd(ioc, c->c.fd), ac(c) {}
+  Watch(asio::io_context& ioc, redisAsyncContext* c, RedisSubscriber& owner)
+      : sd(ioc, c->c.fd), ac(c), owner(owner) {}
   ~Watch() {
     if (sd.is_open()) sd.release();
   }
 
   asio::posix::stream_descriptor sd;
   redisAsyncContext* ac;
+  // Outlives every handler that gets past the `alive` check: Stop frees the context (alive = false)
+  // on this thread before the subscriber can go.
+  RedisSubscriber& owner;
   bool alive = true;
   bool want_read = false, want_write = false, reading = false, writing = false;
 
@@ -34,6 +38,8 @@ struct RedisSubscriber::Watch : std::enable_shared_from_this<RedisSubscriber::Wa
                     self->reading = false;
                     if (!self->alive || ec == asio::error::operation_aborted) return;
                     self->ReadAvailable();
+                    // Also after a read that lost the connection: what it brought is acted on.
+                    if (self->owner.on_read_done_) self->owner.on_read_done_();
                     self->ArmRead();
                   });
   }
@@ -130,7 +136,7 @@ void RedisSubscriber::Connect() {
   }
   ac_ = ac;
   ac->data = this;
-  watch_ = std::make_shared<Watch>(ioc_, ac);
+  watch_ = std::make_shared<Watch>(ioc_, ac, *this);
   ac->ev.data = watch_.get();
   ac->ev.addRead = &Watch::AddRead;
   ac->ev.delRead = &Watch::DelRead;

@@ -33,6 +33,9 @@ class RedisSubscriber {
                   MetricsRegistry& metrics);
   // Set before Start.
   void SetOnSubscribed(OnSubscribed cb) { on_subscribed_ = std::move(cb); }
+  // Set before Start: runs on the io_context thread after each wake that read from Redis, once every
+  // message it brought has gone to OnMessage (so a caller can act on them together).
+  void SetOnReadDone(std::function<void()> cb) { on_read_done_ = std::move(cb); }
   ~RedisSubscriber();
 
   void Start();
@@ -78,6 +81,7 @@ class RedisSubscriber {
   const int port_;
   OnMessage on_message_;
   OnSubscribed on_subscribed_;
+  std::function<void()> on_read_done_;
   boost::asio::steady_timer reconnect_timer_;
   Backoff backoff_;
   redisAsyncContext* ac_ = nullptr;

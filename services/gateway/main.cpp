@@ -184,18 +184,18 @@ int main() {
   subscriber.SetOnSubscribed(
       [&hub](const std::string& channel, bool again) { hub.OnSubscribed(channel, again); });
   hub.Attach(&subscriber);
-  hub.SetLanes(context_ptrs);
 
   GatewayContext ctx(cfg, metrics, messages, presence, hub, rooms, jwt);
   if (cfg.ws_deflate) {
     for (size_t i = 0; i < threads; ++i) ctx.deflate_by_lane.push_back(std::make_unique<DeflateCache>());
   }
-  if (cfg.ws_write_delay_ms > 0) {
-    for (size_t i = 0; i < threads; ++i) {
-      ctx.flush_by_lane.push_back(
-          std::make_unique<LaneFlusher>(*context_ptrs[i], std::chrono::milliseconds(cfg.ws_write_delay_ms)));
-    }
+  std::vector<LaneFlusher*> flushers;
+  for (size_t i = 0; i < threads; ++i) {
+    ctx.flush_by_lane.push_back(
+        std::make_unique<LaneFlusher>(*context_ptrs[i], std::chrono::milliseconds(cfg.ws_write_delay_ms)));
+    flushers.push_back(ctx.flush_by_lane.back().get());
   }
+  hub.SetLanes(context_ptrs, flushers);
   control = std::make_unique<ControlListener>(ctx, metrics);
   subscriber.SubscribeForever(std::string(kControlChannel));
   ctx.ready = [&] { return messages_stream.ready() && presence_stream.ready() && subscriber.connected(); };

@@ -1,6 +1,7 @@
-// WS_WRITE_DELAY_MS (issue 8): off by default; on a replica with it set, room messages for a connection
+// Held room messages (issue 8): on a replica with WS_WRITE_DELAY_MS set, room messages for a connection
 // wait up to that long and go out together in one socket write, in seq order, none lost; replies to the
-// client's own requests are not held.
+// client's own requests are not held. On a default replica a room's message is held only while the same
+// Redis read has another for that room: every one still arrives, in order.
 //
 // Run: CHAT_BIN_DIR=build/release/bin node --test tests/e2e/write_delay.test.mjs
 import { test, before, after } from 'node:test';
@@ -20,7 +21,7 @@ after(async () => {
   await stack?.teardown();
 });
 
-test('room messages are held and written together, in order, none lost; the default replica holds nothing', { timeout: 60_000 }, async () => {
+test('room messages are held and written together, in order, none lost, on a delayed and on a default replica', { timeout: 60_000 }, async () => {
   const alice = await ChatClient.connect(plain.wsUrl, stack.token('alice'));
   const dave = await ChatClient.connect(plain.wsUrl, stack.token('dave'));
   const erin = await ChatClient.connect(plain.wsUrl, stack.token('erin'));
@@ -30,8 +31,10 @@ test('room messages are held and written together, in order, none lost; the defa
   // Each join's online event is a room delivery too, held like a message. Carol joined last: once bob has
   // her event, the delayed replica has handled every join's event (one Redis channel, in order, fanned
   // out to bob and carol together), and the counts below see only the 30 messages.
-  await bob.waitFor((f) => f.presence?.room === 'general' && f.presence.user === 'carol' && f.presence.online === true,
-    undefined, "carol's online event at bob");
+  for (const c of [bob, alice]) {
+    await c.waitFor((f) => f.presence?.room === 'general' && f.presence.user === 'carol' && f.presence.online === true,
+      undefined, `carol's online event at ${c.name}`);
+  }
   const before = await stack.metricSums(delayed.name);
   const plainBefore = await stack.metricSums(plain.name);
 
@@ -40,7 +43,7 @@ test('room messages are held and written together, in order, none lost; the defa
   const acks = await Promise.all(Array.from({ length: 30 }, (_, i) =>
     [alice, dave, erin][i % 3].call({ send: { room: 'general', clientId: `wd-${i}`, text: `message ${i}` } }, 'ack')));
   const seqs = acks.map((a) => a.seq);
-  for (const c of [bob, carol]) {
+  for (const c of [bob, carol, alice, dave, erin]) {
     const mine = () => c.messages('general').filter((m) => m.clientId?.startsWith('wd-'));
     await c.until(() => mine().length >= 30, undefined, `${c.name} got all 30`);
     assert.deepEqual(mine().map((m) => Number(m.seq)), seqs.map(Number).sort((a, b) => a - b),
@@ -55,8 +58,13 @@ test('room messages are held and written together, in order, none lost; the defa
   assert.equal(held, 60, 'each of the 30 messages held for bob and for carol');
   assert.ok(writes >= 2 && writes < held, `held frames went out several to a write (${held} frames, ${writes} delayed writes)`);
   const plainAfter = await stack.metricSums(plain.name);
-  assert.equal(plainAfter.get('chat_ws_frames_held_total') ?? 0, plainBefore.get('chat_ws_frames_held_total') ?? 0,
-    'WS_WRITE_DELAY_MS is off by default');
+  const delta = (m) => (plainAfter.get(m) ?? 0) - (plainBefore.get(m) ?? 0);
+  // Held there only while the same read brought another message for the room: how many depends on how
+  // the 30 commits fell into reads; never more than the 90 frames, each still delivered (above).
+  const plainHeld = delta('chat_ws_frames_held_total');
+  assert.ok(plainHeld <= 90, `the default replica held at most every frame (${plainHeld})`);
+  assert.ok(delta('chat_ws_delayed_writes_total') <= plainHeld,
+    `no more flushes than held frames on the default replica (${delta('chat_ws_delayed_writes_total')})`);
   for (const c of [alice, dave, erin, bob, carol]) assert.deepEqual(c.badFrames, []);
   await Promise.all([alice, dave, erin, bob, carol].map((c) => c.close()));
 });

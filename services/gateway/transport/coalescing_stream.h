@@ -7,7 +7,7 @@
 // catches up with one syscall for many frames; an idle connection's frame goes out at once.
 //
 // A text frame may also be held (QueueText's `hold`): it waits for the next write instead of starting
-// one, so that WS_WRITE_DELAY_MS can gather a connection's room messages (transport/lane_flusher.h).
+// one, so that a connection's room messages are gathered until the lane's flush (transport/lane_flusher.h).
 //
 // Over plain TCP a flush is a gather write of the queued buffers (no copy); over TLS they are copied
 // into one buffer first, so that they make few TLS records. SetOwner names the object that owns this

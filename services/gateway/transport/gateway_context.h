@@ -75,7 +75,7 @@ class GatewayContext {
   Counter& delayed_writes;     // socket writes the lane flushers started
   // One per io thread (lane), made by main when WS_DEFLATE is on; only that lane's thread uses it.
   std::vector<std::unique_ptr<DeflateCache>> deflate_by_lane;
-  // WS_WRITE_DELAY_MS > 0: each lane's flusher of held room messages (empty: no delay).
+  // Each lane's flusher of held room messages (transport/lane_flusher.h); empty: nothing is held.
   std::vector<std::unique_ptr<LaneFlusher>> flush_by_lane;
   Counter& http_requests;
   Counter& refused_upgrades;

@@ -1,13 +1,26 @@
 #pragma once
-// WS_WRITE_DELAY_MS: room messages for a connection wait up to that long, so that several go out in one
-// socket write (Centrifugo's write_delay). Fan-out costs a syscall per delivered frame and, on a busy
-// gateway, most of its CPU is that kernel work: with rooms busy enough to deliver a connection several
-// messages per delay, one write carries them all. Off (0) by default: then every frame goes out at once.
+// Room messages for a connection are held and written together at its lane's flush, so that several
+// share one socket write. Fan-out costs a syscall per write and, on a busy gateway, most of its CPU is
+// that kernel work.
 //
-// One LaneFlusher per io thread (lane) and one timer for all its connections, armed only while some
-// connection holds frames; a connection holds no timer of its own. Only its lane's thread uses it.
+// By default (WS_WRITE_DELAY_MS=0) nothing waits: RoomHub hands a lane everything one read from Redis
+// brought as one batch, and a room's message is held only while the same batch has another message for
+// that room after it; the room's last one in the batch takes the held ones along in one write. On a
+// quiet gateway (one message a read) nothing is held; a gateway that falls behind reads several
+// messages a wake and writes each connection's share of a room's messages together, catching up with
+// fewer syscalls instead of one per frame. What is still held when the batch ends (a member skipped a
+// later message) is written then.
+//
+// WS_WRITE_DELAY_MS > 0 (Centrifugo's write_delay) holds them up to that long instead: with rooms busy
+// enough to deliver a connection several messages per delay, one write carries them all, at that much
+// more latency.
+//
+// One LaneFlusher per io thread (lane) and, with a delay, one timer for all its connections, armed only
+// while some connection holds frames; a connection holds no timer of its own. Only its lane's thread
+// uses it.
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <memory>
@@ -25,34 +38,65 @@ class HeldWrites {
 
 class LaneFlusher {
  public:
-  LaneFlusher(boost::asio::io_context& lane, std::chrono::milliseconds delay) : timer_(lane), delay_(delay) {}
+  LaneFlusher(boost::asio::io_context& lane, std::chrono::milliseconds delay)
+      : lane_(lane), timer_(lane), delay_(delay) {}
 
-  // `w` started holding frames: flushed at the latest `delay` from now. Called once per hold (until
-  // its FlushHeld runs).
+  // A batch of room deliveries runs between these; without a delay, EndBatch writes what is still held.
+  void BeginBatch() { ++batch_depth_; }
+  void EndBatch() {
+    more_for_room_ = false;
+    if (--batch_depth_ == 0 && delay_.count() == 0 && !due_.empty()) FlushAll();
+  }
+  // Inside a batch, before each room message: whether the batch holds another message for its room.
+  void SetMoreForRoom(bool more) { more_for_room_ = more; }
+  // Whether a room message being delivered now is held: with a delay always; without, only while the
+  // batch has another message for its room.
+  bool Holds() const { return delay_.count() > 0 || (batch_depth_ > 0 && more_for_room_); }
+
+  // `w` started holding frames: flushed when the batch ends (no delay) or at the latest `delay` from
+  // now. Called once per hold (until its FlushHeld runs).
   void Add(std::weak_ptr<HeldWrites> w) {
     due_.push_back(std::move(w));
+    if (delay_.count() == 0) {
+      // A delivery outside any batch: flushed once the handlers already queued on the lane have run.
+      if (batch_depth_ == 0 && !armed_) {
+        armed_ = true;
+        boost::asio::post(lane_, [this] { FlushAll(); });
+      }
+      return;
+    }
     if (armed_) return;
     armed_ = true;
     // Everything added before the timer fires goes out with it: the first waits the whole delay, the
     // later ones less.
     timer_.expires_after(delay_);
     timer_.async_wait([this](boost::system::error_code ec) {
-      armed_ = false;
-      if (ec) return;
-      std::vector<std::weak_ptr<HeldWrites>> now;
-      now.swap(due_);
-      // armed_ is already false: a hold added from here on arms the timer again.
-      for (auto& w : now) {
-        if (auto held = w.lock()) held->FlushHeld();
+      if (ec) {
+        armed_ = false;
+        return;
       }
+      FlushAll();
     });
   }
 
  private:
+  void FlushAll() {
+    armed_ = false;
+    std::vector<std::weak_ptr<HeldWrites>> now;
+    now.swap(due_);
+    // armed_ is already false: a hold added from here on arms the next flush.
+    for (auto& w : now) {
+      if (auto held = w.lock()) held->FlushHeld();
+    }
+  }
+
+  boost::asio::io_context& lane_;
   boost::asio::steady_timer timer_;
   std::chrono::milliseconds delay_;
   std::vector<std::weak_ptr<HeldWrites>> due_;
   bool armed_ = false;
+  int batch_depth_ = 0;
+  bool more_for_room_ = false;
 };
 
 }  // namespace chat::gateway

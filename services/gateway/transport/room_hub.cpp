@@ -1,6 +1,8 @@
 #include "transport/room_hub.h"
 
 #include <boost/asio/post.hpp>
+#include <set>
+#include <string_view>
 
 #include "common/log.h"
 #include "common/text_rules.h"
@@ -35,6 +37,7 @@ RoomHub::RoomHub(RoomRegistry& registry, MessagesBackend& messages, std::chrono:
 
 void RoomHub::Attach(RedisSubscriber* subscriber) {
   subscriber_ = subscriber;
+  subscriber->SetOnReadDone([this] { OnReadDone(); });
   tick_ = std::make_unique<boost::asio::steady_timer>(subscriber->context());
 }
 
@@ -101,6 +104,8 @@ void RoomHub::OnSubscribed(const std::string& channel, bool again) {
 
 void RoomHub::OnChannelMessage(const std::string& channel, const std::string& payload) {
   if (channel.rfind(kRoomPrefix, 0) != 0) return;
+  // Held for OnReadDone only when the subscriber calls it (Attach).
+  in_read_ = subscriber_ != nullptr;
   std::string room = channel.substr(kRoomPrefix.size());
   chat::v1::RoomEvent event;
   if (!event.ParseFromString(payload)) {
@@ -180,9 +185,11 @@ void RoomHub::Fetch(const std::string& room, GapFetch gap) {
   });
 }
 
-void RoomHub::SetLanes(std::vector<boost::asio::io_context*> lanes) {
+void RoomHub::SetLanes(std::vector<boost::asio::io_context*> lanes, std::vector<LaneFlusher*> flushers) {
   lanes_ = std::move(lanes);
+  flushers_ = std::move(flushers);
   by_lane_.resize(lanes_.size());
+  pending_by_lane_.resize(lanes_.size());
 }
 
 void RoomHub::FanOut(const std::string& room, int64_t seq, std::shared_ptr<const std::string> bytes) {
@@ -198,14 +205,46 @@ void RoomHub::FanOut(const std::string& room, int64_t seq, std::shared_ptr<const
       m->Deliver(delivery);
     }
   }
-  // One post per io thread and message, however many members live on it.
   for (size_t lane = 0; lane < by_lane_.size(); ++lane) {
     if (by_lane_[lane].empty()) continue;
-    boost::asio::post(*lanes_[lane], [batch = std::move(by_lane_[lane]), delivery] {
-      for (const auto& m : batch) m->DeliverOnLane(*delivery);
-    });
+    LaneDelivery d{delivery, std::move(by_lane_[lane])};
     by_lane_[lane] = {};
+    if (in_read_) {
+      pending_by_lane_[lane].push_back(std::move(d));
+    } else {
+      std::vector<LaneDelivery> one;
+      one.push_back(std::move(d));
+      PostToLane(lane, std::move(one));
+    }
   }
+}
+
+void RoomHub::OnReadDone() {
+  in_read_ = false;
+  for (size_t lane = 0; lane < pending_by_lane_.size(); ++lane) {
+    auto& batch = pending_by_lane_[lane];
+    if (batch.empty()) continue;
+    if (batch.size() > 1) {
+      std::set<std::string_view> later;
+      for (size_t i = batch.size(); i-- > 0;) {
+        batch[i].more_for_room = !later.insert(batch[i].delivery->room).second;
+      }
+    }
+    PostToLane(lane, std::move(batch));
+    pending_by_lane_[lane] = {};
+  }
+}
+
+void RoomHub::PostToLane(size_t lane, std::vector<LaneDelivery> batch) {
+  LaneFlusher* flusher = lane < flushers_.size() ? flushers_[lane] : nullptr;
+  boost::asio::post(*lanes_[lane], [batch = std::move(batch), flusher] {
+    if (flusher) flusher->BeginBatch();
+    for (const auto& d : batch) {
+      if (flusher) flusher->SetMoreForRoom(d.more_for_room);
+      for (const auto& m : d.members) m->DeliverOnLane(*d.delivery);
+    }
+    if (flusher) flusher->EndBatch();
+  });
 }
 
 }  // namespace chat::gateway

@@ -209,7 +209,7 @@ void WebSocketSession<Stream>::Deliver(std::shared_ptr<const Delivery> delivery)
 
 template <typename Stream>
 void WebSocketSession<Stream>::DeliverOnLane(const Delivery& delivery) {
-  // Frames sent while handling a room delivery may be held (WS_WRITE_DELAY_MS).
+  // Frames sent while handling a room delivery are held until the lane's flush.
   if (!chat_ || finished_) return;
   delivering_ = true;
   chat_->OnDelivery(delivery);
@@ -232,10 +232,11 @@ void WebSocketSession<Stream>::Send(std::shared_ptr<const std::string> frame) {
                                         {"queued_bytes", static_cast<int64_t>(out_.queued_bytes())}});
     return Close(1013, "outbound queue full");
   }
-  // Frames queued while a write is in flight go out together with the next one. Room messages wait
-  // for the lane's flush when WS_WRITE_DELAY_MS is set; anything else (an ack, a control frame) goes
-  // at once and takes the held frames along.
-  const bool hold = delivering_ && lane_ < ctx_.flush_by_lane.size();
+  // Frames queued while a write is in flight go out together with the next one. A room message waits
+  // while the lane holds (the same Redis read has more for its room, or WS_WRITE_DELAY_MS); anything
+  // else (an ack, a control frame, the room's last message of the read) goes at once and takes the held
+  // frames along.
+  const bool hold = delivering_ && lane_ < ctx_.flush_by_lane.size() && ctx_.flush_by_lane[lane_]->Holds();
   bool held;
   if (deflate_window_ != 0 && frame->size() >= static_cast<size_t>(ctx_.config.ws_deflate_min_bytes)) {
     held = out_.QueueText(ctx_.deflate_by_lane[lane_]->Get(frame, deflate_window_), true, hold);
