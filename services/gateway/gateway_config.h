@@ -35,7 +35,7 @@ struct GatewayConfig {
   int64_t ws_deflate_window_bits = 11;
   int64_t ws_deflate_min_bytes = 256;  // smaller frames go out uncompressed
   // Room messages wait up to this long so that several go out in one socket write. 0 (the default): no
-  // added wait, only the room messages of one Redis read share a write (transport/lane_flusher.h).
+  // added wait; a room's messages from one Redis read share a write (transport/lane_flusher.h).
   int64_t ws_write_delay_ms = 0;
   int64_t send_rate_per_second = 10;
   int64_t send_burst = 20;
