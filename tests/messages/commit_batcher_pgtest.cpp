@@ -95,17 +95,36 @@ class CommitBatcherTest : public ::testing::Test {
     return f;
   }
 
+  // A started batcher over a GatedStore. Unless `released`, the store holds its first commit until
+  // `release` is set.
+  struct Gated {
+    RecordingPublisher pub;
+    std::promise<void> release;
+    GatedStore* store = nullptr;
+    std::unique_ptr<CommitBatcher> batcher;
+  };
+  std::unique_ptr<Gated> MakeGated(size_t batch_max, std::chrono::microseconds linger,
+                                   bool released = false) {
+    auto g = std::make_unique<Gated>();
+    if (released) g->release.set_value();
+    auto store = std::make_unique<GatedStore>(url_, g->release.get_future().share());
+    g->store = store.get();
+    g->batcher = std::make_unique<CommitBatcher>(std::move(store), g->pub, batch_max, 1000, linger, metrics_);
+    g->batcher->Start();
+    return g;
+  }
+
   // Gets the writer lingering: a first commit held open while two sends queue behind it, so the second
   // commit stores two and the writer then waits for more. Returns the store's batch sizes so far.
-  std::vector<size_t> StartLingering(CommitBatcher& b, GatedStore& store, std::promise<void>& release) {
-    auto entered = store.Entered();
-    auto m1 = SendOne(b, "m1");
+  std::vector<size_t> StartLingering(Gated& g) {
+    auto entered = g.store->Entered();
+    auto m1 = SendOne(*g.batcher, "m1");
     entered.wait();
-    auto m2 = SendOne(b, "m2");
-    auto m3 = SendOne(b, "m3");
-    release.set_value();
+    auto m2 = SendOne(*g.batcher, "m2");
+    auto m3 = SendOne(*g.batcher, "m3");
+    g.release.set_value();
     for (auto* f : {&m1, &m2, &m3}) EXPECT_TRUE(f->get().ok());
-    return store.BatchSizes();
+    return g.store->BatchSizes();
   }
 
   // Sends `per_thread` messages from each of `threads` threads, spread over the batchers; waits for all.
@@ -250,13 +269,9 @@ TEST_F(CommitBatcherTest, DatabaseDownAnswersUnavailable) {
 }
 
 TEST_F(CommitBatcherTest, UnderLoadSendsArrivingDuringTheLingerShareOneCommit) {
-  RecordingPublisher pub;
-  std::promise<void> release;
-  auto store = std::make_unique<GatedStore>(url_, release.get_future().share());
-  GatedStore& gated = *store;
-  CommitBatcher b(std::move(store), pub, 64, 1000, std::chrono::seconds(2), metrics_);
-  b.Start();
-  ASSERT_EQ(StartLingering(b, gated, release), (std::vector<size_t>{1, 2}));
+  auto g = MakeGated(64, std::chrono::seconds(2));
+  CommitBatcher& b = *g->batcher;
+  ASSERT_EQ(StartLingering(*g), (std::vector<size_t>{1, 2}));
   auto m4 = SendOne(b, "m4");
   std::this_thread::sleep_for(std::chrono::milliseconds(50));
   auto m5 = SendOne(b, "m5");
@@ -264,41 +279,32 @@ TEST_F(CommitBatcherTest, UnderLoadSendsArrivingDuringTheLingerShareOneCommit) {
   auto o5 = m5.get();
   ASSERT_TRUE(o4.ok()) << o4.status();
   ASSERT_TRUE(o5.ok()) << o5.status();
-  EXPECT_EQ(gated.BatchSizes(), (std::vector<size_t>{1, 2, 2}));
+  EXPECT_EQ(g->store->BatchSizes(), (std::vector<size_t>{1, 2, 2}));
   EXPECT_EQ(o4->message.seq(), 4);
   EXPECT_EQ(o5->message.seq(), 5);
 }
 
 TEST_F(CommitBatcherTest, AFullBatchEndsTheLingerAndStopDoesNotWaitItOut) {
-  RecordingPublisher pub;
-  std::promise<void> release;
-  auto store = std::make_unique<GatedStore>(url_, release.get_future().share());
-  GatedStore& gated = *store;
   // A linger far longer than the test's timeout: only a full batch or Stop can end it.
-  CommitBatcher b(std::move(store), pub, 3, 1000, std::chrono::hours(1), metrics_);
-  b.Start();
-  ASSERT_EQ(StartLingering(b, gated, release), (std::vector<size_t>{1, 2}));
+  auto g = MakeGated(3, std::chrono::hours(1));
+  CommitBatcher& b = *g->batcher;
+  ASSERT_EQ(StartLingering(*g), (std::vector<size_t>{1, 2}));
   auto m4 = SendOne(b, "m4");
   auto m5 = SendOne(b, "m5");
   auto m6 = SendOne(b, "m6");
   for (auto* f : {&m4, &m5, &m6}) EXPECT_TRUE(f->get().ok());
-  EXPECT_EQ(gated.BatchSizes(), (std::vector<size_t>{1, 2, 3}));
+  EXPECT_EQ(g->store->BatchSizes(), (std::vector<size_t>{1, 2, 3}));
   auto m7 = SendOne(b, "m7");  // waits in the queue: the writer lingers after a batch of three
   b.Stop();
   EXPECT_TRUE(m7.get().ok());
-  EXPECT_EQ(gated.BatchSizes(), (std::vector<size_t>{1, 2, 3, 1}));
+  EXPECT_EQ(g->store->BatchSizes(), (std::vector<size_t>{1, 2, 3, 1}));
 }
 
 TEST_F(CommitBatcherTest, OnAQuietServerALoneSendIsStoredWithoutLingering) {
-  RecordingPublisher pub;
-  std::promise<void> release;
-  release.set_value();
-  auto store = std::make_unique<GatedStore>(url_, release.get_future().share());
-  GatedStore& gated = *store;
-  CommitBatcher b(std::move(store), pub, 64, 1000, std::chrono::hours(1), metrics_);
-  b.Start();
+  auto g = MakeGated(64, std::chrono::hours(1), /*released=*/true);
+  CommitBatcher& b = *g->batcher;
   for (int i = 0; i < 5; ++i) EXPECT_TRUE(SendOne(b, "q" + std::to_string(i)).get().ok());
-  EXPECT_EQ(gated.BatchSizes(), (std::vector<size_t>(5, 1)));
+  EXPECT_EQ(g->store->BatchSizes(), (std::vector<size_t>(5, 1)));
 }
 
 }  // namespace
