@@ -208,6 +208,45 @@ TEST(BackendStream, BatchesBothWaysAndAnswersEveryCall) {
   EXPECT_EQ(CounterValue(server_metrics, "chat_stream_replies_total"), 300u);
   // The 300 replies were ready at once: all but the first queue behind a write and go out batched.
   EXPECT_LT(CounterValue(server_metrics, "chat_stream_writes_total"), 300u);
+  // Every call was timed from Call to its reply, and none is left in flight.
+  const Labels test{{"backend", "test"}};
+  const Histogram& durations =
+      client_metrics.GetHistogram("chat_backend_call_duration_seconds", "", {}, test);
+  EXPECT_EQ(durations.Count(), 300u);
+  EXPECT_GT(durations.Sum(), 0.0);
+  EXPECT_EQ(client_metrics.GetGauge("chat_backend_calls_in_flight", "", test).Value(), 0);
+  EXPECT_EQ(CounterValue(client_metrics, "chat_backend_calls_failed_total", test), 0u);
+}
+
+TEST(BackendStream, CallsCutOffByABrokenStreamAreCountedNotTimed) {
+  MetricsRegistry server_metrics;
+  auto service = std::make_unique<HoldingService>(server_metrics, 3);  // answers nothing until 3 come
+  auto server = std::make_unique<Server>(service.get());
+  boost::asio::io_context io;
+  MetricsRegistry client_metrics;
+  auto stream = Connect(server->addr(), io, client_metrics);
+  ASSERT_TRUE(stream->ready());
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<absl::Status> answers;
+  for (int i = 0; i < 2; ++i) {
+    stream->Call(PresenceRequest(), [&](absl::StatusOr<PresenceReply> r) {
+      std::lock_guard lock(mu);
+      answers.push_back(r.status());
+      cv.notify_all();
+    });
+  }
+  const Labels test{{"backend", "test"}};
+  EXPECT_EQ(client_metrics.GetGauge("chat_backend_calls_in_flight", "", test).Value(), 2);
+  server.reset();  // the server goes away with both calls unanswered
+  std::unique_lock lock(mu);
+  ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(30), [&] { return answers.size() == 2; }));
+  for (const absl::Status& s : answers) EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable) << s;
+  lock.unlock();
+  stream->Stop();
+  EXPECT_EQ(CounterValue(client_metrics, "chat_backend_calls_failed_total", test), 2u);
+  EXPECT_EQ(client_metrics.GetGauge("chat_backend_calls_in_flight", "", test).Value(), 0);
+  EXPECT_EQ(client_metrics.GetHistogram("chat_backend_call_duration_seconds", "", {}, test).Count(), 0u);
 }
 
 TEST(BackendStream, OldBackendGetsOneRequestPerMessage) {

@@ -7,6 +7,9 @@
 // Batches both ways when the backend says it reads batches (common/stream_batch.h): requests that
 // queue behind the write in flight go out together in the next stream message, and a message of
 // batched replies completes each of its callbacks.
+//
+// Each backend's calls are timed from Call to reply (`chat_backend_call_duration_seconds`): that is the
+// gateway's view of a send's commit or a join's round trip, queueing on both sides included.
 
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/support/client_callback.h>
@@ -14,6 +17,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -50,7 +54,16 @@ class BackendStream {
                                      "Requests sent on the backend stream", {{"backend", name_}})),
         writes_(metrics.GetCounter("chat_backend_stream_writes_total",
                                    "Stream messages written to the backend (a batch of requests is one)",
-                                   {{"backend", name_}})) {}
+                                   {{"backend", name_}})),
+        call_duration_(metrics.GetHistogram("chat_backend_call_duration_seconds",
+                                            "From a call on the backend stream to its reply",
+                                            LatencyBuckets(), {{"backend", name_}})),
+        calls_in_flight_(metrics.GetGauge("chat_backend_calls_in_flight",
+                                          "Calls on the backend stream waiting for their reply",
+                                          {{"backend", name_}})),
+        calls_failed_(metrics.GetCounter("chat_backend_calls_failed_total",
+                                         "Calls answered Unavailable because the backend stream broke",
+                                         {{"backend", name_}})) {}
 
   ~BackendStream() { Stop(); }
 
@@ -81,11 +94,18 @@ class BackendStream {
     }
     uint64_t id = ++next_id_;
     request.set_correlation_id(id);
-    pending_.emplace(id, std::move(done));
+    pending_.emplace(id, Pending{std::move(done), Clock::now()});
+    calls_in_flight_.Set(static_cast<int64_t>(pending_.size()));
     reactor_->WriteLocked(std::move(request));
   }
 
  private:
+  using Clock = std::chrono::steady_clock;
+  struct Pending {
+    Callback done;
+    Clock::time_point called;
+  };
+
   class Reactor : public grpc::ClientBidiReactor<Request, Reply> {
    public:
     explicit Reactor(BackendStream* owner) : owner_(owner) {}
@@ -189,18 +209,22 @@ class BackendStream {
   Callback TakeCallbackLocked(uint64_t id) {
     auto it = pending_.find(id);
     if (it == pending_.end()) return nullptr;
-    Callback cb = std::move(it->second);
+    Callback cb = std::move(it->second.done);
+    call_duration_.Observe(std::chrono::duration<double>(Clock::now() - it->second.called).count());
     pending_.erase(it);
+    calls_in_flight_.Set(static_cast<int64_t>(pending_.size()));
     return cb;
   }
 
   void OnStreamDone(Reactor* r, const grpc::Status& status) {
-    std::map<uint64_t, Callback> failed;
+    std::map<uint64_t, Pending> failed;
     {
       std::lock_guard lock(mu_);
       if (reactor_ == r) reactor_ = nullptr;
       up_.Set(0);
       failed.swap(pending_);
+      calls_in_flight_.Set(0);
+      calls_failed_.Inc(failed.size());
       if (!stopping_) {
         auto delay = backoff_.Next();
         log::Warn("backend stream down", {{"backend", name_},
@@ -218,7 +242,7 @@ class BackendStream {
       }
     }
     done_cv_.notify_all();
-    for (auto& [id, cb] : failed) cb(absl::UnavailableError(name_ + " stream broke; retry"));
+    for (auto& [id, call] : failed) call.done(absl::UnavailableError(name_ + " stream broke; retry"));
   }
 
   const std::string name_;
@@ -228,13 +252,16 @@ class BackendStream {
   boost::asio::steady_timer timer_;
   Backoff backoff_;
   Reactor* reactor_ = nullptr;  // owned by gRPC until OnDone
-  std::map<uint64_t, Callback> pending_;
+  std::map<uint64_t, Pending> pending_;
   uint64_t next_id_ = 0;
   bool stopping_ = false;
   Counter& reconnects_;
   Gauge& up_;
   Counter& requests_;
   Counter& writes_;
+  Histogram& call_duration_;
+  Gauge& calls_in_flight_;
+  Counter& calls_failed_;
 };
 
 }  // namespace chat::gateway
