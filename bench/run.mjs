@@ -42,10 +42,12 @@ const log = (...a) => console.error(...a);
 const USAGE = `usage: node bench/run.mjs [options]
   --quick                 small sizes (200 connections, 2 s steps, 2000 idle): checks the plumbing
   --only 1,3              scenarios to run (default 1,2,3,4,5)
-  --systems ours,ws,sio   systems to run (default all: ours, ours-delay, ws, sio); ours-delay is ours
-                          with WS_WRITE_DELAY_MS=20, run in scenarios 1 and 2 only
+  --systems ours,ws,sio   systems to run (default all: ours, ours-1t, ours-delay, ws, sio); ours-1t is
+                          ours with GATEWAY_THREADS=1 (scenarios 1 to 4), ours-delay is ours with
+                          WS_WRITE_DELAY_MS=20 (scenarios 1 and 2)
   --out FILE              markdown results (default bench/results/<YYYY-MM-DD>-<hostname>[-quick].md)
-  --gateway-threads N     GATEWAY_THREADS of our gateway (default 1; 0 = one per core)
+  --gateway-threads N     GATEWAY_THREADS of ours and ours-delay (default 0, the product's default:
+                          one io thread per core)
   --room-presence-events  ours: presence frames to the room on every join (off by default here, as the
                           peers have none)
   --loadgen-threads N     io threads of the load generator (default 1)
@@ -57,9 +59,9 @@ function parseArgs(argv) {
   const o = {
     quick: false,
     only: [1, 2, 3, 4, 5],
-    systems: ['ours', 'ours-delay', 'ws', 'sio'],
+    systems: ['ours', 'ours-1t', 'ours-delay', 'ws', 'sio'],
     out: null,
-    gatewayThreads: 1,
+    gatewayThreads: 0,
     roomPresenceEvents: false,
     loadgenThreads: 1,
     connectConcurrency: 500,
@@ -90,7 +92,7 @@ function parseArgs(argv) {
     }
   }
   if (o.only.some((s) => !SCENARIOS[s])) (log(`--only: scenarios are 1..5\n${USAGE}`), process.exit(2));
-  if (o.systems.some((s) => !SYSTEMS[s])) (log(`--systems: ours, ours-delay, ws, sio\n${USAGE}`), process.exit(2));
+  if (o.systems.some((s) => !SYSTEMS[s])) (log(`--systems: ${Object.keys(SYSTEMS).join(', ')}\n${USAGE}`), process.exit(2));
   return o;
 }
 
@@ -278,6 +280,9 @@ function freshSioDatabase(infra) {
 
 const SYSTEMS = {
   ours: { label: 'ours', what: 'chat-gateway + messages + presence, PostgreSQL, Redis', protocol: 'chat', persists: true },
+  // The same gateway held to one io thread: each peer is one Node event loop, so this row compares
+  // a core's worth of event loop with a core's worth; `ours` is what a user gets by default.
+  'ours-1t': { label: 'ours, GATEWAY_THREADS=1', what: 'ours with one gateway io thread', protocol: 'chat', persists: true },
   // The same with an opt-in setting: room messages wait up to 20 ms so that several share a socket write.
   'ours-delay': { label: 'ours, WS_WRITE_DELAY_MS=20', what: 'ours with room messages held up to 20 ms per connection (opt-in)', protocol: 'chat', persists: true },
   ws: { label: 'ws peer', what: 'Node ws broadcast server, in memory', protocol: 'chat', persists: false },
@@ -361,7 +366,7 @@ function tailOf(file, lines = 20) {
  *   stop()      stops everything it started; resolves with notes (crashes, warnings seen in logs)
  */
 async function startSystem(key, { replicas = 1, rooms, opts, infra }) {
-  if (key === 'ours' || key === 'ours-delay') {
+  if (key === 'ours' || key === 'ours-1t' || key === 'ours-delay') {
     const stack = await startStack({
       gateways: replicas,
       binDir: BIN,
@@ -374,7 +379,7 @@ async function startSystem(key, { replicas = 1, rooms, opts, infra }) {
           SEND_BURST: '1000000',
           MAX_CONNECTIONS: '200000',
           MAX_CONNECTIONS_PER_USER: '1000000',
-          GATEWAY_THREADS: String(opts.gatewayThreads),
+          GATEWAY_THREADS: key === 'ours-1t' ? '1' : String(opts.gatewayThreads),
           ...(key === 'ours-delay' ? { WS_WRITE_DELAY_MS: '20' } : {}),
         },
         // Joining needs an existing room (the peers create rooms on the fly): seed the load
@@ -665,7 +670,7 @@ async function stepRates({ start, maxSteps, refine, settleMs }, run, judge) {
 const SCENARIOS = {
   1: {
     title: (sz) => `Scenario 1: latency (${fmtInt(sz.conns)} connections, ${sz.rooms} rooms of ${sz.conns / sz.rooms}, ${fmtInt(sz.s1.rate)} msg/s)`,
-    systems: ['ours', 'ours-delay', 'ws', 'sio'],
+    systems: ['ours', 'ours-1t', 'ours-delay', 'ws', 'sio'],
     rooms: (sz) => sz.rooms,
     async run(sys, key, { sz, opts }) {
       const r = await runLoadgen(sys, {
@@ -697,7 +702,7 @@ const SCENARIOS = {
 
   2: {
     title: () => 'Scenario 2: max throughput (same topology, rate raised until p99 > 50 ms)',
-    systems: ['ours', 'ours-delay', 'ws', 'sio'],
+    systems: ['ours', 'ours-1t', 'ours-delay', 'ws', 'sio'],
     rooms: (sz) => sz.rooms,
     async run(sys, key, { sz, opts }) {
       const steps = await stepRates({ ...sz.s2, settleMs: sz.settleMs }, async (rate) => {
@@ -734,7 +739,7 @@ const SCENARIOS = {
 
   3: {
     title: (sz) => `Scenario 3: idle (${fmtInt(sz.s3.conns)} idle authenticated connections in rooms of 100)`,
-    systems: ['ours', 'ws', 'sio'],
+    systems: ['ours', 'ours-1t', 'ws', 'sio'],
     rooms: (sz) => idleRooms(sz),
     async run(sys, key, { sz, opts }) {
       // Rooms of 100 like the other scenarios: an idle chat connection has joined its room.
@@ -756,10 +761,10 @@ const SCENARIOS = {
           fmtMs(r.connect.p99_ms), fmtInt(r.join.total_ms), fmtKib(r.rss_kib.before),
           fmtKib(r.rss_kib.after_idle ?? r.rss_kib.after_connect), fmtInt(r.rss_per_conn_bytes)];
       };
-      const ratio = (peer) => {
-        const a = res.ours?.result?.report;
+      const ratio = (peer, mine = 'ours') => {
+        const a = res[mine]?.result?.report;
         const b = res[peer]?.result?.report;
-        return [`ours ÷ ${SYSTEMS[peer].label}`, '', '', rat(a?.connect.total_ms, b?.connect.total_ms), rat(a?.connect.p99_ms, b?.connect.p99_ms),
+        return [`${SYSTEMS[mine].label} ÷ ${SYSTEMS[peer].label}`, '', '', rat(a?.connect.total_ms, b?.connect.total_ms), rat(a?.connect.p99_ms, b?.connect.p99_ms),
           rat(a?.join.total_ms, b?.join.total_ms), '', '', rat(a?.rss_per_conn_bytes, b?.rss_per_conn_bytes)];
       };
       return { headers, rows: rowsWithRatios(res, row, ratio) };
@@ -768,7 +773,7 @@ const SCENARIOS = {
 
   4: {
     title: (sz) => `Scenario 4: persistence (${fmtInt(sz.s4.conns)} connections, one per room, all sending; acked = committed)`,
-    systems: ['ours', 'sio'], // the ws peer keeps nothing: n/a
+    systems: ['ours', 'ours-1t', 'sio'], // the ws peer keeps nothing: n/a
     rooms: (sz) => sz.s4.conns,
     async run(sys, key, { sz, opts }) {
       const steps = await stepRates({ start: sz.s4.start, maxSteps: sz.s4.maxSteps, refine: 1, settleMs: sz.settleMs }, async (rate) => {
@@ -816,16 +821,16 @@ const SCENARIOS = {
         return [SYSTEMS[k].label, fmtInt(x.best.rate), fmtInt(r.acks_per_s), fmtMs(r.ack_latency_ms.p50), fmtMs(r.ack_latency_ms.p99),
           batch, commitMs, fmtInt(x.peak?.report.acks_per_s), x.stopReason];
       };
-      const ratio = (peer) => {
-        const a = res.ours?.result;
+      const ratio = (peer, mine = 'ours') => {
+        const a = res[mine]?.result;
         const b = res[peer]?.result;
-        return [`ours ÷ ${SYSTEMS[peer].label}`, rat(a?.best?.rate, b?.best?.rate), rat(a?.best?.report.acks_per_s, b?.best?.report.acks_per_s),
+        return [`${SYSTEMS[mine].label} ÷ ${SYSTEMS[peer].label}`, rat(a?.best?.rate, b?.best?.rate), rat(a?.best?.report.acks_per_s, b?.best?.report.acks_per_s),
           rat(a?.best?.report.ack_latency_ms.p50, b?.best?.report.ack_latency_ms.p50), rat(a?.best?.report.ack_latency_ms.p99, b?.best?.report.ack_latency_ms.p99),
           '', '', rat(a?.peak?.report.acks_per_s, b?.peak?.report.acks_per_s), ''];
       };
-      const keys = ['ours', 'ws', 'sio'].filter((k) => k === 'ws' ? 'ws' in res || 'sio' in res : k in res);
+      const keys = ['ours', 'ours-1t', 'ws', 'sio'].filter((k) => k === 'ws' ? 'ws' in res || 'sio' in res : k in res);
       const rows = keys.map(row);
-      if (res.ours?.result && res.sio?.result) rows.push(ratio('sio'));
+      for (const mine of ['ours', 'ours-1t']) if (res[mine]?.result && res.sio?.result) rows.push(ratio('sio', mine));
       return { headers, rows, steps: stepsTable(res, 'ack_latency_ms') };
     },
   },
@@ -886,9 +891,9 @@ function cpuBreakdown(cpu) {
 
 /** Rows for ours, ws, sio (those that ran) and then the ours ÷ peer ratio rows. */
 function rowsWithRatios(res, row, ratio) {
-  const keys = ['ours', 'ours-delay', 'ws', 'sio'].filter((k) => k in res);
+  const keys = ['ours', 'ours-1t', 'ours-delay', 'ws', 'sio'].filter((k) => k in res);
   const rows = keys.map(row);
-  for (const mine of ['ours', 'ours-delay']) {
+  for (const mine of ['ours', 'ours-1t', 'ours-delay']) {
     for (const peer of ['ws', 'sio']) if (res[mine]?.result && res[peer]?.result) rows.push(ratio(peer, mine));
   }
   return rows;
@@ -898,7 +903,7 @@ function rowsWithRatios(res, row, ratio) {
 function stepsTable(res, latencyKey) {
   const headers = ['system', 'rate msg/s', 'sent/s', 'acked/s', 'deliveries/s', 'lost %', 'p50 ms', 'p99 ms', 'server CPU %', 'loadgen CPU %', 'machine CPU %', 'verdict'];
   const rows = [];
-  for (const k of ['ours', 'ours-delay', 'ws', 'sio']) {
+  for (const k of ['ours', 'ours-1t', 'ours-delay', 'ws', 'sio']) {
     for (const s of res[k]?.result?.steps ?? []) {
       const r = s.report;
       rows.push([SYSTEMS[k].label, fmtInt(s.rate), fmtInt(r.sent_per_s), fmtInt(r.acks_per_s), fmtInt(r.deliveries_per_s), lostPct(r).toFixed(2),
@@ -953,10 +958,11 @@ function evaluateGoals(all, sz, quick) {
       figure: known ? `${fmtInt(a)} vs ${fmtInt(b)} deliveries/s = ${rat(a, b)}` : 'missing a figure',
       verdict: verdict(known ? a >= 2 * b : null),
     });
-    const d = s2['ours-delay']?.result?.best?.report.deliveries_per_s;
-    if (s2['ours-delay']) {
+    for (const [key, what] of [['ours-1t', 'GATEWAY_THREADS=1'], ['ours-delay', 'WS_WRITE_DELAY_MS=20 (opt-in)']]) {
+      if (!s2[key]) continue;
+      const d = s2[key]?.result?.best?.report.deliveries_per_s;
       goals.push({
-        goal: 'Scenario 2, the same with WS_WRITE_DELAY_MS=20 (opt-in)',
+        goal: `Scenario 2, the same with ${what}`,
         figure: Number.isFinite(d) && Number.isFinite(b) ? `${fmtInt(d)} vs ${fmtInt(b)} deliveries/s = ${rat(d, b)}` : 'missing a figure',
         verdict: verdict(Number.isFinite(d) && Number.isFinite(b) ? d >= 2 * b : null),
       });
@@ -1051,10 +1057,12 @@ function markdown({ m, opts, sz, command, tables, goals, all, started, finished 
   out.push('');
   out.push('## Setup');
   out.push('');
-  out.push(`- Systems, one at a time, each started fresh for each scenario: **ours** (${SYSTEMS.ours.what}; GATEWAY_THREADS=${opts.gatewayThreads}, ROOM_PRESENCE_EVENTS=${opts.roomPresenceEvents ? 1 : 0}, ` +
+  out.push(`- Systems, one at a time, each started fresh for each scenario: **ours** (${SYSTEMS.ours.what}; GATEWAY_THREADS=${opts.gatewayThreads}${opts.gatewayThreads === 0 ? ` (one io thread per core: ${os.cpus().length} here)` : ''}, ROOM_PRESENCE_EVENTS=${opts.roomPresenceEvents ? 1 : 0}, ` +
     'send rate limit and connection caps raised, LOG_LEVEL=warn), **ws peer** (bench/peers/ws_server.mjs), ' +
     '**Socket.IO peer** (bench/peers/socketio_server.mjs, its own PostgreSQL database and Redis). Both PostgreSQL ' +
     'servers are tests/support/servers.sh throwaways (fsync off) on this machine.');
+  out.push('- **ours, GATEWAY_THREADS=1** is the same with one gateway io thread, as each peer has one Node event loop; ' +
+    '**ours, WS_WRITE_DELAY_MS=20** is ours with that opt-in setting. The goals are judged on **ours**, the defaults.');
   out.push(`- Load: ${m.loadgen}, ${opts.loadgenThreads} thread(s), ${opts.connectConcurrency} connects in flight, ` +
     `64-byte texts. Scenarios 1, 2, 5: ${sz.conns} connections in ${sz.rooms} rooms, ${opts.sendersPerRoom} senders per room; ` +
     `scenario 3: ${sz.s3.conns} connections; scenario 4: ${sz.s4.conns} connections, one per room, all sending.`);
