@@ -32,6 +32,8 @@ series=$( (
 ) | sort -u)
 labels=$( (
   grep -oP '\{\{\s*"\K[a-z_]+(?="\s*,)' <<<"$code"
+  # The second pair of a two-label list: {{"backend", name_}, {"call", ...}}.
+  grep -oP '\{\{\s*"[a-z_]+"\s*,[^{}]*\}\s*,\s*\{\s*"\K[a-z_]+(?="\s*,)' <<<"$code"
   printf 'le\ninstance\njob\n'
 ) | sort -u)
 

@@ -208,12 +208,21 @@ TEST(BackendStream, BatchesBothWaysAndAnswersEveryCall) {
   EXPECT_EQ(CounterValue(server_metrics, "chat_stream_replies_total"), 300u);
   // The 300 replies were ready at once: all but the first queue behind a write and go out batched.
   EXPECT_LT(CounterValue(server_metrics, "chat_stream_writes_total"), 300u);
-  // Every call was timed from Call to its reply, and none is left in flight.
+  // Every call was timed from Call to its reply, under its kind; the other kinds are served at zero.
   const Labels test{{"backend", "test"}};
-  const Histogram& durations =
-      client_metrics.GetHistogram("chat_backend_call_duration_seconds", "", {}, test);
-  EXPECT_EQ(durations.Count(), 300u);
-  EXPECT_GT(durations.Sum(), 0.0);
+  auto durations = [&](const std::string& call) -> const Histogram& {
+    return client_metrics.GetHistogram("chat_backend_call_duration_seconds", "", {},
+                                       {{"backend", "test"}, {"call", call}});
+  };
+  EXPECT_EQ(durations("typing").Count(), 300u);
+  EXPECT_GT(durations("typing").Sum(), 0.0);
+  EXPECT_EQ(durations("opened").Count(), 0u);
+  const std::string text = client_metrics.RenderText();
+  EXPECT_NE(text.find("chat_backend_call_duration_seconds_count{backend=\"test\",call=\"typing\"} 300"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("chat_backend_call_duration_seconds_count{backend=\"test\",call=\"cluster_stats\"} 0"),
+            std::string::npos);
   EXPECT_EQ(client_metrics.GetGauge("chat_backend_calls_in_flight", "", test).Value(), 0);
   EXPECT_EQ(CounterValue(client_metrics, "chat_backend_calls_failed_total", test), 0u);
 }
@@ -230,7 +239,9 @@ TEST(BackendStream, CallsCutOffByABrokenStreamAreCountedNotTimed) {
   std::condition_variable cv;
   std::vector<absl::Status> answers;
   for (int i = 0; i < 2; ++i) {
-    stream->Call(PresenceRequest(), [&](absl::StatusOr<PresenceReply> r) {
+    PresenceRequest req;
+    req.mutable_typing()->set_room("r");
+    stream->Call(std::move(req), [&](absl::StatusOr<PresenceReply> r) {
       std::lock_guard lock(mu);
       answers.push_back(r.status());
       cv.notify_all();
@@ -246,7 +257,11 @@ TEST(BackendStream, CallsCutOffByABrokenStreamAreCountedNotTimed) {
   stream->Stop();
   EXPECT_EQ(CounterValue(client_metrics, "chat_backend_calls_failed_total", test), 2u);
   EXPECT_EQ(client_metrics.GetGauge("chat_backend_calls_in_flight", "", test).Value(), 0);
-  EXPECT_EQ(client_metrics.GetHistogram("chat_backend_call_duration_seconds", "", {}, test).Count(), 0u);
+  EXPECT_EQ(client_metrics
+                .GetHistogram("chat_backend_call_duration_seconds", "", {},
+                              {{"backend", "test"}, {"call", "typing"}})
+                .Count(),
+            0u);
 }
 
 TEST(BackendStream, OldBackendGetsOneRequestPerMessage) {

@@ -8,8 +8,9 @@
 // queue behind the write in flight go out together in the next stream message, and a message of
 // batched replies completes each of its callbacks.
 //
-// Each backend's calls are timed from Call to reply (`chat_backend_call_duration_seconds`): that is the
-// gateway's view of a send's commit or a join's round trip, queueing on both sides included.
+// Calls are timed from Call to reply (`chat_backend_call_duration_seconds`, labelled with the backend and
+// the request's kind, the name of its `body` field): the gateway's view of a send's commit or a join's
+// round trip, queueing on both sides included.
 
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/support/client_callback.h>
@@ -43,6 +44,7 @@ class BackendStream {
 
   BackendStream(std::string name, StartCall start, boost::asio::io_context& timers, MetricsRegistry& metrics)
       : name_(std::move(name)),
+        metrics_(metrics),
         start_(std::move(start)),
         timer_(timers),
         backoff_(std::chrono::milliseconds(100), std::chrono::seconds(5)),
@@ -55,15 +57,17 @@ class BackendStream {
         writes_(metrics.GetCounter("chat_backend_stream_writes_total",
                                    "Stream messages written to the backend (a batch of requests is one)",
                                    {{"backend", name_}})),
-        call_duration_(metrics.GetHistogram("chat_backend_call_duration_seconds",
-                                            "From a call on the backend stream to its reply",
-                                            LatencyBuckets(), {{"backend", name_}})),
         calls_in_flight_(metrics.GetGauge("chat_backend_calls_in_flight",
                                           "Calls on the backend stream waiting for their reply",
                                           {{"backend", name_}})),
         calls_failed_(metrics.GetCounter("chat_backend_calls_failed_total",
                                          "Calls answered Unavailable because the backend stream broke",
-                                         {{"backend", name_}})) {}
+                                         {{"backend", name_}})) {
+    // Every kind is served from the start, at zero, so that dashboards and alerts see the series.
+    if (const auto* body = Request::GetDescriptor()->FindOneofByName("body")) {
+      for (int i = 0; i < body->field_count(); ++i) DurationOfLocked(body->field(i)->number());
+    }
+  }
 
   ~BackendStream() { Stop(); }
 
@@ -94,7 +98,8 @@ class BackendStream {
     }
     uint64_t id = ++next_id_;
     request.set_correlation_id(id);
-    pending_.emplace(id, Pending{std::move(done), Clock::now()});
+    pending_.emplace(
+        id, Pending{std::move(done), Clock::now(), &DurationOfLocked(static_cast<int>(request.body_case()))});
     calls_in_flight_.Set(static_cast<int64_t>(pending_.size()));
     reactor_->WriteLocked(std::move(request));
   }
@@ -104,6 +109,7 @@ class BackendStream {
   struct Pending {
     Callback done;
     Clock::time_point called;
+    Histogram* duration;  // of this kind of call
   };
 
   class Reactor : public grpc::ClientBidiReactor<Request, Reply> {
@@ -201,6 +207,19 @@ class BackendStream {
     reconnects_.Inc();
   }
 
+  // With mu_ held (or from the constructor). One histogram per kind of request: the field number of
+  // its `body`.
+  Histogram& DurationOfLocked(int kind) {
+    auto it = duration_by_kind_.find(kind);
+    if (it != duration_by_kind_.end()) return *it->second;
+    const auto* field = Request::GetDescriptor()->FindFieldByNumber(kind);
+    Histogram& h = metrics_.GetHistogram(
+        "chat_backend_call_duration_seconds", "From a call on the backend stream to its reply",
+        LatencyBuckets(), {{"backend", name_}, {"call", field != nullptr ? field->name() : "none"}});
+    duration_by_kind_.emplace(kind, &h);
+    return h;
+  }
+
   Callback TakeCallback(uint64_t id) {
     std::lock_guard lock(mu_);
     return TakeCallbackLocked(id);
@@ -210,7 +229,7 @@ class BackendStream {
     auto it = pending_.find(id);
     if (it == pending_.end()) return nullptr;
     Callback cb = std::move(it->second.done);
-    call_duration_.Observe(std::chrono::duration<double>(Clock::now() - it->second.called).count());
+    it->second.duration->Observe(std::chrono::duration<double>(Clock::now() - it->second.called).count());
     pending_.erase(it);
     calls_in_flight_.Set(static_cast<int64_t>(pending_.size()));
     return cb;
@@ -246,6 +265,7 @@ class BackendStream {
   }
 
   const std::string name_;
+  MetricsRegistry& metrics_;
   StartCall start_;
   mutable std::mutex mu_;
   std::condition_variable done_cv_;
@@ -259,7 +279,7 @@ class BackendStream {
   Gauge& up_;
   Counter& requests_;
   Counter& writes_;
-  Histogram& call_duration_;
+  std::map<int, Histogram*> duration_by_kind_;  // by the request's body case
   Gauge& calls_in_flight_;
   Counter& calls_failed_;
 };
