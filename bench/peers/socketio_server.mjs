@@ -112,9 +112,10 @@ async function main() {
   console.log(`listening ${httpServer.address().port}`);
 
   // The Redis adapter may still issue a command while its clients quit; at shutdown that is no error.
+  // (@redis/client's ClientClosedError keeps Error's `name`: match its class.)
   let stopping = false;
   process.on('unhandledRejection', (err) => {
-    if (stopping && err?.name === 'ClientClosedError') return;
+    if (stopping && err?.constructor?.name === 'ClientClosedError') return;
     throw err;
   });
   exitOnSignal(async () => {
