@@ -24,8 +24,8 @@ struct RedisSubscriber::Watch : std::enable_shared_from_this<RedisSubscriber::Wa
 
   asio::posix::stream_descriptor sd;
   redisAsyncContext* ac;
-  // Outlives every handler that gets past the `alive` check: Stop frees the context (alive = false)
-  // on this thread before the subscriber can go.
+  // Outlives every handler that gets past the `alive` check: Stop (or, with the io thread gone, the
+  // destructor) frees the context (alive = false) before the subscriber can go.
   RedisSubscriber& owner;
   bool alive = true;
   bool want_read = false, want_write = false, reading = false, writing = false;
@@ -103,7 +103,17 @@ RedisSubscriber::RedisSubscriber(asio::io_context& ioc, std::string host, int po
       reconnects_(metrics.GetCounter("chat_redis_reconnects_total", "Redis subscriber connection attempts")),
       messages_in_(metrics.GetCounter("chat_redis_messages_total", "Pub/sub messages received")) {}
 
-RedisSubscriber::~RedisSubscriber() = default;
+// Stop frees the context on the io thread. Without Stop (the io thread already gone: a start that
+// failed, a test that ended) the context would outlive the subscriber, with its socket and
+// subscriptions; the io_context is not running by then, so it is freed here.
+RedisSubscriber::~RedisSubscriber() {
+  stopping_ = true;  // the disconnect callback must not arm a reconnect
+  if (ac_ != nullptr) {
+    redisAsyncContext* ac = ac_;
+    ac_ = nullptr;
+    redisAsyncFree(ac);
+  }
+}
 
 void RedisSubscriber::Start() {
   asio::post(ioc_, [this] { Connect(); });

@@ -39,7 +39,8 @@ class RedisSubscriber {
   ~RedisSubscriber();
 
   void Start();
-  // Disconnects; call from outside the io_context thread while it still runs.
+  // Disconnects; call from outside the io_context thread while it still runs. Destroying the
+  // subscriber without Stop is allowed once the io_context no longer runs.
   void Stop();
 
   // `ready` runs on the io_context thread once the subscription is confirmed (or at once if it is),

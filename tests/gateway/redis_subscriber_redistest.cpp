@@ -5,6 +5,7 @@
 
 #include <boost/asio/io_context.hpp>
 #include <future>
+#include <optional>
 #include <thread>
 
 #include "running_subscriber.h"
@@ -141,6 +142,37 @@ TEST_F(SubscriberTest, ResubscribeRacingUnsubscribeEndsSubscribed) {
     delivered = cv_.wait_for(lock, std::chrono::milliseconds(50), [&] { return !received_.empty(); });
   }
   EXPECT_TRUE(delivered);
+}
+
+// A subscriber whose io thread is gone before anyone calls Stop (a failed start, a test that ends)
+// still lets go of Redis: its connection, and the subscriptions on it, do not outlive it.
+TEST_F(SubscriberTest, DestroyedWithoutStopClosesItsConnection) {
+  const std::string ch = UniqueName("chat:room:gone");
+  auto subscribers = [&] {
+    auto r = pub_->Command({"PUBSUB", "NUMSUB", ch});
+    return r.ok() && r->elements.size() == 2 ? r->elements[1].integer : -1;
+  };
+  {
+    boost::asio::io_context ioc;
+    RedisSubscriber gone(
+        ioc, running_.servers.redis_host, running_.servers.redis_port,
+        [](const std::string&, const std::string&) {}, metrics_);
+    gone.Start();
+    for (int i = 0; i < 200 && !gone.connected(); ++i) ioc.run_for(std::chrono::milliseconds(10));
+    ASSERT_TRUE(gone.connected());
+    std::optional<absl::Status> subscribed;
+    gone.Subscribe(ch, [&](absl::Status st) { subscribed = st; });
+    for (int i = 0; i < 200 && !subscribed; ++i) ioc.run_for(std::chrono::milliseconds(10));
+    ASSERT_TRUE(subscribed.has_value());
+    ASSERT_TRUE(subscribed->ok()) << *subscribed;
+    EXPECT_EQ(subscribers(), 1);
+  }  // no Stop: the io_context is not running any more
+  int64_t left = subscribers();
+  for (int i = 0; i < 200 && left != 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    left = subscribers();
+  }
+  EXPECT_EQ(left, 0);
 }
 
 TEST_F(SubscriberTest, UnreachableRedisAnswersUnavailable) {
