@@ -2,11 +2,12 @@
 
 #include <netinet/in.h>
 
+#include <algorithm>
 #include <boost/asio/buffer.hpp>
-#include <boost/beast/core/error.hpp>
-#include <boost/beast/http/field.hpp>
-#include <boost/beast/websocket/error.hpp>
+#include <boost/asio/error.hpp>
+#include <boost/asio/write.hpp>
 #include <chrono>
+#include <vector>
 
 #include "jwt_mint.h"
 #include "protocol.h"
@@ -15,14 +16,16 @@
 namespace chat::loadgen {
 
 namespace asio = boost::asio;
-namespace beast = boost::beast;
-namespace websocket = beast::websocket;
 using tcp = asio::ip::tcp;
+using boost::system::error_code;
 
 namespace {
 
-constexpr size_t kMaxPending = 4096;            // unanswered requests remembered per connection
-constexpr size_t kKeepBufferBytes = 16 * 1024;  // a larger read buffer is given back after use
+constexpr size_t kMaxPending = 4096;                // unanswered requests remembered per connection
+constexpr size_t kKeepBufferBytes = 16 * 1024;      // a larger partial-frame buffer is given back after use
+constexpr uint64_t kMaxMessage = 64 * 1024 * 1024;  // a joined with a long online list fits
+constexpr size_t kMaxUpgradeReply = 16 * 1024;
+constexpr size_t kMaxGather = 64;  // frames in one socket write
 
 std::chrono::steady_clock::duration Seconds(double s) {
   return std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(s));
@@ -31,7 +34,12 @@ std::chrono::steady_clock::duration Seconds(double s) {
 }  // namespace
 
 Connection::Connection(Worker& worker, const ConnPlan& plan)
-    : worker_(worker), plan_(plan), ws_(worker.io()) {}
+    : worker_(worker),
+      plan_(plan),
+      mask_state_(0x9E3779B97F4A7C15ULL ^ (uint64_t{plan.index} << 20) ^ static_cast<uint64_t>(NowNs())),
+      socket_(worker.io()),
+      connect_timer_(worker.io()),
+      assembler_(kMaxMessage) {}
 
 std::string Connection::Token() const {
   const auto& o = worker_.ctx().options;
@@ -47,34 +55,57 @@ uint32_t Connection::NextId() {
   return next_id_;
 }
 
+// Masks need not be secret here (RFC 6455 wants them unpredictable to protect proxies' caches from
+// scripted clients); xorshift64 is enough and costs nothing.
+uint32_t Connection::NextMask() {
+  mask_state_ ^= mask_state_ << 13;
+  mask_state_ ^= mask_state_ >> 7;
+  mask_state_ ^= mask_state_ << 17;
+  return static_cast<uint32_t>(mask_state_ >> 16);
+}
+
 void Connection::Start(asio::ip::address source) {
   started_ns_ = NowNs();
   state_ = State::kConnecting;
-  auto& stream = beast::get_lowest_layer(ws_);
-  auto& socket = stream.socket();
-  beast::error_code ec;
-  socket.open(tcp::v4(), ec);
+  error_code ec;
+  socket_.open(tcp::v4(), ec);
+  if (ec) return Fail("socket: " + ec.message());
+  socket_.non_blocking(true, ec);
   if (ec) return Fail("socket: " + ec.message());
   if (!source.is_unspecified()) {
 #ifdef IP_BIND_ADDRESS_NO_PORT
     // Pick the port at connect time, by the whole 4-tuple, instead of reserving one at bind time.
     int one = 1;
-    ::setsockopt(socket.native_handle(), IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
+    ::setsockopt(socket_.native_handle(), IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
 #endif
-    socket.bind(tcp::endpoint(source, 0), ec);
+    socket_.bind(tcp::endpoint(source, 0), ec);
     if (ec) return Fail("bind " + source.to_string() + ": " + ec.message());
   }
-  // Covers connect, handshake and (socketio) the namespace connect, until Ready.
-  stream.expires_after(Seconds(worker_.ctx().options.connect_timeout_s));
-  timeout_armed_ = true;
+  socket_.set_option(tcp::no_delay(true), ec);
+  connect_timer_.expires_after(Seconds(worker_.ctx().options.connect_timeout_s));
+  connect_timer_.async_wait([self = shared_from_this()](error_code e) {
+    if (!e) self->OnTimeout();
+  });
   const auto& target = worker_.ctx().targets[plan_.url];
-  stream.async_connect(target.endpoint,
-                       [self = shared_from_this()](beast::error_code e) { self->OnConnect(e); });
+  socket_.async_connect(target.endpoint, [self = shared_from_this()](error_code e) { self->OnConnect(e); });
 }
 
-void Connection::OnConnect(beast::error_code ec) {
+void Connection::OnTimeout() {
+  switch (state_) {
+    case State::kConnecting:
+      return Fail("connect: timeout");
+    case State::kHandshaking:
+      return Fail("handshake: timeout");
+    case State::kOpening:
+      return Fail("socket.io connect: timeout");
+    default:
+      return;
+  }
+}
+
+void Connection::OnConnect(error_code ec) {
   if (state_ == State::kClosed) return;
-  if (ec) return Fail(ec == beast::error::timeout ? "connect: timeout" : "connect: " + ec.message());
+  if (ec) return Fail("connect: " + ec.message());
   const auto& o = worker_.ctx().options;
   const auto& target = worker_.ctx().targets[plan_.url];
   std::string path = target.target;
@@ -86,42 +117,29 @@ void Connection::OnConnect(beast::error_code ec) {
       subprotocol = "chat.v1, bearer." + Token();
     }
   }
-  ws_.set_option(websocket::stream_base::decorator([subprotocol](websocket::request_type& req) {
-    req.set(beast::http::field::user_agent, "chat-loadgen");
-    if (!subprotocol.empty()) req.set(beast::http::field::sec_websocket_protocol, subprotocol);
-  }));
-  if (o.deflate) {
-    websocket::permessage_deflate pmd;
-    pmd.client_enable = true;
-    ws_.set_option(pmd);
-  }
-  ws_.read_message_max(64 * 1024 * 1024);
-  ws_.auto_fragment(false);
+  std::string key = ws::KeyFrom(mask_state_ ^ plan_.index);
+  expected_accept_ = ws::AcceptFor(key);
   state_ = State::kHandshaking;
-  response_ = std::make_unique<websocket::response_type>();
-  ws_.async_handshake(*response_, target.host_header, path,
-                      [self = shared_from_this()](beast::error_code e) { self->OnHandshake(e); });
+  WriteRaw(ws::UpgradeRequest(target.host_header, path, key, subprotocol, o.deflate));
+  WaitReadable();
 }
 
-void Connection::OnHandshake(beast::error_code ec) {
-  if (state_ == State::kClosed) return;
-  if (ec == websocket::error::upgrade_declined && response_) {
-    return Fail("handshake: HTTP " + std::to_string(response_->result_int()));
-  }
-  if (ec) return Fail(ec == beast::error::timeout ? "handshake: timeout" : "handshake: " + ec.message());
-  response_.reset();
+void Connection::OnUpgradeReply(const ws::UpgradeReply& reply) {
+  if (reply.status != 101) return Fail("handshake: HTTP " + std::to_string(reply.status));
+  if (reply.accept != expected_accept_) return Fail("handshake: wrong Sec-WebSocket-Accept");
+  std::string().swap(expected_accept_);
+  if (worker_.ctx().options.deflate && ws::AcceptsDeflate(reply.extensions)) assembler_.EnableDeflate();
   worker_.mutable_stats().connect_ns.Record(NowNs() - started_ns_);
   if (worker_.ctx().options.protocol == Protocol::kChat) {
     Ready();
   } else {
     state_ = State::kOpening;  // waiting for Engine.IO's open, then the namespace's connect
   }
-  DoRead();
 }
 
 void Connection::Ready() {
   worker_.mutable_stats().ready_ns.Record(NowNs() - started_ns_);
-  DisarmTimeoutWhenIdle();
+  connect_timer_.cancel();
   state_ = State::kReady;
   was_ready_ = true;
   worker_.mutable_live().Add(worker_.mutable_live().connected);
@@ -138,8 +156,8 @@ void Connection::Join() {
   state_ = State::kJoining;
   uint32_t id = NextId();
   pending_.push_back({id, Kind::kJoin, NowNs()});
-  Write(worker_.ctx().options.protocol == Protocol::kChat ? ChatJoinFrame(id, RoomName())
-                                                          : SioJoinFrame(id, RoomName()));
+  Write(ws::kText, worker_.ctx().options.protocol == Protocol::kChat ? ChatJoinFrame(id, RoomName())
+                                                                     : SioJoinFrame(id, RoomName()));
 }
 
 bool Connection::SendMessage(int64_t now_ns) {
@@ -150,8 +168,8 @@ bool Connection::SendMessage(int64_t now_ns) {
   std::string text = StampedText(now_ns, static_cast<size_t>(ctx.options.text_bytes));
   if (pending_.size() >= kMaxPending) pending_.pop_front();  // never answered: forget it
   pending_.push_back({id, Kind::kSend, now_ns});
-  Write(ctx.options.protocol == Protocol::kChat ? ChatSendFrame(id, RoomName(), client_id, text)
-                                                : SioSendFrame(id, RoomName(), client_id, text));
+  Write(ws::kText, ctx.options.protocol == Protocol::kChat ? ChatSendFrame(id, RoomName(), client_id, text)
+                                                           : SioSendFrame(id, RoomName(), client_id, text));
   if (ctx.schedule.InWindow(now_ns)) {
     auto& stats = worker_.mutable_stats();
     ++stats.sent;
@@ -164,14 +182,18 @@ bool Connection::SendMessage(int64_t now_ns) {
 void Connection::Close() {
   if (state_ == State::kClosed) return;
   state_ = State::kClosed;
-  beast::get_lowest_layer(ws_).close();
+  error_code ignored;
+  connect_timer_.cancel();
+  socket_.close(ignored);
 }
 
 void Connection::Fail(const std::string& reason) {
   if (state_ == State::kClosed) return;
   State was = state_;
   state_ = State::kClosed;
-  beast::get_lowest_layer(ws_).close();
+  error_code ignored;
+  connect_timer_.cancel();
+  socket_.close(ignored);
   auto& stats = worker_.mutable_stats();
   auto& live = worker_.mutable_live();
   if (was == State::kNew || was == State::kConnecting || was == State::kHandshaking ||
@@ -190,38 +212,115 @@ void Connection::Fail(const std::string& reason) {
   }
 }
 
-void Connection::DoRead() {
-  ws_.async_read(buffer_, [self = shared_from_this()](beast::error_code ec, size_t) { self->OnRead(ec); });
+// Waits for readability without reading (no speculative recv that would mostly find nothing). The
+// worker's io_context has one thread, so no readiness can slip in between a read here and this wait.
+void Connection::WaitReadable() {
+  socket_.async_wait(tcp::socket::wait_read,
+                     [self = shared_from_this()](error_code ec) { self->OnReadable(ec); });
 }
 
-void Connection::OnRead(beast::error_code ec) {
+void Connection::OnReadable(error_code ec) {
   if (state_ == State::kClosed) return;
-  if (ec) {
-    if (ec == websocket::error::closed) {
-      const auto& reason = ws_.reason();
-      std::string text = "close " + std::to_string(reason.code);
-      if (!reason.reason.empty()) text += " " + std::string(reason.reason.c_str());
-      return Fail(text);
-    }
-    if (ec == beast::error::timeout) {
-      return Fail(state_ == State::kOpening ? "socket.io connect: timeout" : "timeout");
-    }
-    return Fail(ec.message());
+  if (ec) return Fail(ec.message());
+  auto& scratch = worker_.read_scratch();
+  for (;;) {
+    size_t n = socket_.read_some(asio::buffer(scratch), ec);
+    if (ec == asio::error::would_block || ec == asio::error::try_again) break;
+    if (ec) return Fail(ec == asio::error::eof ? "end of stream" : ec.message());
+    Consume(std::string_view(scratch.data(), n));
+    if (state_ == State::kClosed) return;
+    // The socket is edge-triggered: a full buffer may have left bytes behind, a short read did not.
+    if (n < scratch.size()) break;
   }
-  auto data = buffer_.cdata();
-  std::string_view text(static_cast<const char*>(data.data()), data.size());
-  if (!ws_.got_text()) {
+  WaitReadable();
+}
+
+void Connection::Consume(std::string_view data) {
+  if (state_ == State::kHandshaking) {
+    in_.append(data);
+    auto reply = ws::ParseUpgradeReply(in_);
+    if (!reply) {
+      if (in_.size() > kMaxUpgradeReply) Fail("handshake: reply headers too long");
+      return;
+    }
+    OnUpgradeReply(*reply);
+    if (state_ == State::kClosed) return;
+    in_.erase(0, reply->size);
+    data = {};
+  }
+  if (in_.empty()) {
+    size_t used = HandleFrames(data);
+    if (state_ != State::kClosed && used < data.size()) in_.assign(data.substr(used));
+    return;
+  }
+  in_.append(data);
+  size_t used = HandleFrames(in_);
+  if (state_ == State::kClosed) return;
+  in_.erase(0, used);
+  // A big frame (a joined with a long online list) must not leave every connection holding its size.
+  if (in_.empty() && in_.capacity() > kKeepBufferBytes) std::string().swap(in_);
+}
+
+size_t Connection::HandleFrames(std::string_view data) {
+  size_t at = 0;
+  while (at < data.size()) {
+    ws::Frame frame;
+    size_t used = 0;
+    std::string why;
+    switch (ws::ParseServerFrame(data.substr(at), kMaxMessage, frame, used, why)) {
+      case ws::Parse::kNeedMore:
+        return at;
+      case ws::Parse::kBad:
+        Fail("protocol: " + why);
+        return at;
+      case ws::Parse::kFrame:
+        break;
+    }
+    at += used;
+    if (frame.opcode == ws::kClose) {
+      HandleClose(frame.payload);
+      return at;
+    }
+    if (frame.opcode == ws::kPing) {
+      Write(ws::kPong, frame.payload);
+    } else if (frame.opcode == ws::kText || frame.opcode == ws::kBinary ||
+               frame.opcode == ws::kContinuation) {
+      switch (assembler_.Add(frame, why)) {
+        case ws::MessageAssembler::Step::kBad:
+          Fail("protocol: " + why);
+          return at;
+        case ws::MessageAssembler::Step::kPending:
+          break;
+        case ws::MessageAssembler::Step::kMessage:
+          HandleMessage(assembler_.message(), assembler_.text());
+          break;
+      }
+    }
+    if (state_ == State::kClosed) return at;
+  }
+  return at;
+}
+
+void Connection::HandleMessage(std::string_view message, bool text) {
+  if (!text) {
     worker_.mutable_stats().unparsed_frames++;
   } else if (worker_.ctx().options.protocol == Protocol::kChat) {
-    HandleChat(text);
+    HandleChat(message);
   } else {
-    HandleSocketIo(text);
+    HandleSocketIo(message);
   }
-  if (state_ == State::kClosed) return;
-  buffer_.consume(buffer_.size());
-  // A big frame (a joined with a long online list) must not leave every connection holding its size.
-  if (buffer_.capacity() > kKeepBufferBytes) buffer_.shrink_to_fit();
-  DoRead();
+}
+
+// The server closed: recorded as "close <code> <reason>"; the socket is dropped without answering.
+void Connection::HandleClose(std::string_view payload) {
+  std::string text = "close ";
+  if (payload.size() >= 2) {
+    text += std::to_string((static_cast<uint8_t>(payload[0]) << 8) | static_cast<uint8_t>(payload[1]));
+    if (payload.size() > 2) text += " " + std::string(payload.substr(2));
+  } else {
+    text += "1005";  // no status code
+  }
+  Fail(text);
 }
 
 void Connection::HandleChat(std::string_view text) {
@@ -261,10 +360,10 @@ void Connection::HandleSocketIo(std::string_view text) {
   auto& stats = worker_.mutable_stats();
   switch (p.kind) {
     case K::kOpen:
-      if (state_ == State::kOpening) Write(SioConnectFrame(Token()));
+      if (state_ == State::kOpening) Write(ws::kText, SioConnectFrame(Token()));
       return;
     case K::kPing:
-      Write("3");
+      Write(ws::kText, "3");
       return;
     case K::kConnect:
       if (state_ == State::kOpening) Ready();
@@ -356,29 +455,32 @@ void Connection::OnDelivery(std::string_view message) {
   worker_.mutable_live().Add(worker_.mutable_live().delivered);
 }
 
-void Connection::Write(std::string frame) {
-  out_.push_back(std::move(frame));
-  if (out_.size() == 1) DoWrite();
+void Connection::Write(uint8_t opcode, std::string_view payload) {
+  std::string frame;
+  frame.reserve(payload.size() + 14);
+  ws::AppendClientFrame(frame, opcode, payload, NextMask());
+  WriteRaw(std::move(frame));
 }
 
+void Connection::WriteRaw(std::string bytes) {
+  out_.push_back(std::move(bytes));
+  if (writing_ == 0) DoWrite();
+}
+
+// What is queued goes out in one gather write (asio copies the buffer list into the operation; the
+// strings stay in out_ until it completes).
 void Connection::DoWrite() {
-  ws_.text(true);
-  ws_.async_write(asio::buffer(out_.front()), [self = shared_from_this()](beast::error_code ec, size_t) {
+  writing_ = std::min(out_.size(), kMaxGather);
+  std::vector<asio::const_buffer> bufs;
+  bufs.reserve(writing_);
+  for (size_t i = 0; i < writing_; ++i) bufs.push_back(asio::buffer(out_[i]));
+  asio::async_write(socket_, bufs, [self = shared_from_this()](error_code ec, size_t) {
     if (self->state_ == State::kClosed) return;
     if (ec) return self->Fail("write: " + ec.message());
-    self->out_.pop_front();
-    if (!self->out_.empty()) return self->DoWrite();
-    if (self->timeout_armed_ && self->was_ready_) self->DisarmTimeoutWhenIdle();
+    self->out_.erase(self->out_.begin(), self->out_.begin() + static_cast<std::ptrdiff_t>(self->writing_));
+    self->writing_ = 0;
+    if (!self->out_.empty()) self->DoWrite();
   });
-}
-
-// tcp_stream keeps the expiry of an operation in flight: expires_never() only reaches the side (read
-// or write) with nothing pending. Ready runs from a completed read with no read started yet; a write
-// still queued then disarms its side when the queue drains.
-void Connection::DisarmTimeoutWhenIdle() {
-  if (!out_.empty()) return;
-  beast::get_lowest_layer(ws_).expires_never();
-  timeout_armed_ = false;
 }
 
 }  // namespace chat::loadgen

@@ -1,19 +1,22 @@
 #pragma once
 // One simulated client: connects (from its own source address), does the WebSocket handshake with its
 // token, joins its room, sends the messages its worker's pacer hands it and reads everything the
-// server sends, recording acks and stamped deliveries into the worker's Stats.
+// server sends, recording acks and stamped deliveries into the worker's Stats. It speaks WebSocket
+// itself (ws_wire.h) over a plain non-blocking socket: a readable wake is one recv into the worker's
+// scratch buffer and every whole frame in it is handled in place.
 // Threading: a Connection lives on its worker's io_context and is only touched from that thread.
 
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
-#include <boost/beast/websocket/stream.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/system/error_code.hpp>
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "options.h"
+#include "ws_wire.h"
 
 namespace chat::loadgen {
 
@@ -46,20 +49,28 @@ class Connection : public std::enable_shared_from_this<Connection> {
     int64_t sent_ns;
   };
 
-  void OnConnect(boost::beast::error_code ec);
-  void OnHandshake(boost::beast::error_code ec);
+  void OnConnect(boost::system::error_code ec);
+  void OnTimeout();
+  void OnUpgradeReply(const ws::UpgradeReply& reply);
   void Ready();
-  void DoRead();
-  void OnRead(boost::beast::error_code ec);
+  void WaitReadable();
+  void OnReadable(boost::system::error_code ec);
+  // Handles bytes read: the upgrade reply while handshaking, then frames. Keeps a partial tail.
+  void Consume(std::string_view data);
+  // Handles the whole frames at the start of `data`; returns the bytes used.
+  size_t HandleFrames(std::string_view data);
+  void HandleMessage(std::string_view message, bool text);
+  void HandleClose(std::string_view payload);
   void HandleChat(std::string_view text);
   void HandleSocketIo(std::string_view text);
   void OnReply(uint32_t id, std::optional<std::string> error);
-  void OnDelivery(std::string_view message);  // the message object: room, seq, text...
-  void Write(std::string frame);
+  void OnDelivery(std::string_view message);             // the message object: room, seq, text...
+  void Write(uint8_t opcode, std::string_view payload);  // one masked frame
+  void WriteRaw(std::string bytes);
   void DoWrite();
   void Fail(const std::string& reason);
-  void DisarmTimeoutWhenIdle();
   uint32_t NextId();
+  uint32_t NextMask();
   std::string Token() const;
   std::string RoomName() const;
 
@@ -67,14 +78,17 @@ class Connection : public std::enable_shared_from_this<Connection> {
   ConnPlan plan_;
   State state_ = State::kNew;
   bool was_ready_ = false;
-  bool timeout_armed_ = false;  // the connect timeout still applies to the socket
   int64_t started_ns_ = 0;
   uint32_t next_id_ = 0;
   uint64_t messages_ = 0;
-  boost::beast::websocket::stream<boost::beast::tcp_stream> ws_;
-  boost::beast::flat_buffer buffer_;
-  std::unique_ptr<boost::beast::websocket::response_type> response_;  // during the handshake only
-  std::deque<std::string> out_;                                       // front() is being written
+  uint64_t mask_state_;
+  boost::asio::ip::tcp::socket socket_;
+  boost::asio::steady_timer connect_timer_;  // connect, handshake and (socketio) the namespace connect
+  std::string expected_accept_;              // during the handshake only
+  std::string in_;                           // bytes of a frame (or the upgrade reply) not whole yet
+  ws::MessageAssembler assembler_;
+  std::deque<std::string> out_;  // whole frames; the first `writing_` are being written
+  size_t writing_ = 0;
   std::deque<Pending> pending_;  // requests without a reply yet, oldest first
 };
 

@@ -51,6 +51,8 @@ class Worker {
   boost::asio::io_context& io() { return ioc_; }
   Stats& mutable_stats() { return stats_; }
   Live& mutable_live() { return live_; }
+  // Where a connection reads a socket into: shared, since each read is handled before the next.
+  std::vector<char>& read_scratch() { return read_scratch_; }
   void OnConnectDone();
   void OnJoinDone();
 
@@ -83,6 +85,7 @@ class Worker {
 
   Stats stats_;
   Live live_;
+  std::vector<char> read_scratch_ = std::vector<char>(64 * 1024);
 };
 
 }  // namespace chat::loadgen
