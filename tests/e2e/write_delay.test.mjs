@@ -1,7 +1,8 @@
 // Held room messages (issue 8): on a replica with WS_WRITE_DELAY_MS set, room messages for a connection
 // wait up to that long and go out together in one socket write, in seq order, none lost; replies to the
 // client's own requests are not held. On a default replica a room's message is held only while the same
-// Redis read has another for that room: every one still arrives, in order.
+// Redis read has another for that room: every one still arrives, in order. A sender's own copy of its
+// message waits for the send's ack and goes out in the same write.
 //
 // Run: CHAT_BIN_DIR=build/release/bin node --test tests/e2e/write_delay.test.mjs
 import { test, before, after } from 'node:test';
@@ -67,4 +68,28 @@ test('room messages are held and written together, in order, none lost, on a del
     `no more flushes than held frames on the default replica (${delta('chat_ws_delayed_writes_total')})`);
   for (const c of [alice, dave, erin, bob, carol]) assert.deepEqual(c.badFrames, []);
   await Promise.all([alice, dave, erin, bob, carol].map((c) => c.close()));
+});
+
+test('a sender\'s own message waits for its ack and goes out with it; every member still gets every message', { timeout: 60_000 }, async () => {
+  const frank = await ChatClient.connect(plain.wsUrl, stack.token('frank'));
+  const grace = await ChatClient.connect(plain.wsUrl, stack.token('grace'));
+  for (const c of [frank, grace]) await c.call({ join: { room: 'general' } }, 'joined');
+  await frank.waitFor((f) => f.presence?.room === 'general' && f.presence.user === 'grace' && f.presence.online === true,
+    undefined, 'grace online at frank');
+  const before = await stack.metric(plain.name, 'chat_ws_own_messages_held_total');
+  const acks = [];
+  // One at a time: the send in flight is the only one, so its copy from Redis (published before the
+  // reply) normally reaches the gateway first and waits for the ack.
+  for (let i = 0; i < 20; i++) {
+    acks.push(await frank.call({ send: { room: 'general', clientId: `own-${i}`, text: `own ${i}` } }, 'ack'));
+  }
+  for (const c of [frank, grace]) {
+    const mine = () => c.messages('general').filter((m) => m.clientId?.startsWith('own-'));
+    await c.until(() => mine().length >= 20, undefined, `${c.name} got all 20`);
+    assert.deepEqual(mine().map((m) => Number(m.seq)), acks.map((a) => Number(a.seq)), `${c.name}: each once, in order`);
+  }
+  const held = (await stack.metric(plain.name, 'chat_ws_own_messages_held_total')) - before;
+  assert.ok(held >= 1 && held <= 20, `frank's own copies held for their acks (${held} of 20)`);
+  for (const c of [frank, grace]) assert.deepEqual(c.badFrames, []);
+  await Promise.all([frank, grace].map((c) => c.close()));
 });

@@ -50,13 +50,17 @@ class ChatConnectionTest : public ::testing::Test {
         ChatConnection::Io{
             [](std::function<void()> fn) { fn(); },
             [this](std::chrono::milliseconds, std::function<void()> fn) { later_.push_back(std::move(fn)); },
-            [this](std::shared_ptr<const std::string> f) {
-              ServerFrame frame;
-              auto st = google::protobuf::util::JsonStringToMessage(*f, &frame);
-              EXPECT_TRUE(st.ok()) << *f;
-              frames_.push_back(frame);
-            },
-            [this](uint16_t code, std::string) { closed_with_ = code; }, std::weak_ptr<RoomMember>()});
+            [this](std::shared_ptr<const std::string> f) { Record(*f, false); },
+            [this](uint16_t code, std::string) { closed_with_ = code; }, std::weak_ptr<RoomMember>(),
+            [this](std::shared_ptr<const std::string> f) { Record(*f, true); }});
+  }
+
+  void Record(const std::string& bytes, bool with_next) {
+    ServerFrame frame;
+    auto st = google::protobuf::util::JsonStringToMessage(bytes, &frame);
+    EXPECT_TRUE(st.ok()) << bytes;
+    frames_.push_back(frame);
+    with_next_.push_back(with_next);
   }
 
   ServerFrame Last() {
@@ -79,6 +83,7 @@ class ChatConnectionTest : public ::testing::Test {
   AnsweringPresence presence_;
   RecordingFanout fanout_;
   std::vector<ServerFrame> frames_;
+  std::vector<bool> with_next_;  // per frame: queued to wait for the next write
   std::vector<std::function<void()>> later_;
   uint16_t closed_with_ = 0;
   std::unique_ptr<ChatConnection> conn_;
@@ -362,7 +367,7 @@ std::shared_ptr<const std::string> MessageBytes(int64_t seq) {
   return std::make_shared<const std::string>(EncodeServerFrame(f));
 }
 
-Delivery Live(int64_t seq) { return Delivery{"general", seq, MessageBytes(seq)}; }
+Delivery Live(int64_t seq) { return Delivery{"general", seq, MessageBytes(seq), nullptr}; }
 
 GatewayReply HistoryOf(int64_t from, int64_t to) {
   GatewayReply r;
@@ -502,6 +507,50 @@ TEST_F(ChatConnectionTest, InvitedRoomIsJoinedWithoutARef) {
   size_t n = messages_.requests.size();
   conn_->JoinInvited("dm:abc");  // joined already: nothing
   EXPECT_EQ(messages_.requests.size(), n);
+}
+
+// The sender's copy of its message usually arrives from Redis just before the ack: it waits for the next
+// write (the ack's), so both go out in one socket write. Other members' messages, and the sender's own
+// once acked (or from another connection of the same user), go at once.
+TEST_F(ChatConnectionTest, OwnMessageBeforeItsAckWaitsForTheAcksWrite) {
+  JoinGeneral();  // last seq 7
+  auto live = [](int64_t seq, std::string sender, std::string client_id) {
+    return Delivery{
+        "general", seq, MessageBytes(seq),
+        std::make_shared<const MessageOrigin>(MessageOrigin{std::move(sender), std::move(client_id)})};
+  };
+  conn_->OnText(R"({"ref":2,"send":{"room":"general","clientId":"c1","text":"hello"}})");
+  conn_->OnText(R"({"ref":3,"send":{"room":"general","clientId":"c2","text":"again"}})");
+  const size_t before = frames_.size();
+  conn_->OnDelivery(live(8, "bob", "c1"));     // someone else's, with the same clientId
+  conn_->OnDelivery(live(9, "alice", "c1"));   // ours, c1 not answered yet
+  conn_->OnDelivery(live(10, "alice", "x9"));  // ours from another tab: no send of this connection
+  ASSERT_EQ(frames_.size(), before + 3);
+  EXPECT_EQ(SeqsOf(frames_), (std::vector<int64_t>{8, 9, 10}));
+  EXPECT_EQ(with_next_[before], false);
+  EXPECT_EQ(with_next_[before + 1], true);
+  EXPECT_EQ(with_next_[before + 2], false);
+
+  GatewayReply r;
+  r.mutable_sent()->mutable_message()->set_room("general");
+  r.mutable_sent()->mutable_message()->set_seq(9);
+  messages_.Answer(messages_.requests.size() - 2, r);  // c1's ack: queued as usual, it starts the write
+  ASSERT_TRUE(Last().has_ack());
+  EXPECT_FALSE(with_next_.back());
+  // c1 is answered: a late copy (a duplicate from pub/sub aside) would go at once; c2 still waits.
+  conn_->OnDelivery(live(11, "alice", "c1"));
+  EXPECT_FALSE(with_next_.back());
+  conn_->OnDelivery(live(12, "alice", "c2"));
+  EXPECT_TRUE(with_next_.back());
+  // An error answer ends the wait too.
+  GatewayReply refused;
+  refused.mutable_error()->set_code("unavailable");
+  refused.mutable_error()->set_message("storage unavailable");
+  messages_.Answer(messages_.requests.size() - 1, refused);
+  EXPECT_TRUE(Last().has_error());
+  conn_->OnDelivery(live(13, "alice", "c2"));
+  EXPECT_FALSE(with_next_.back());
+  EXPECT_EQ(SeqsOf(frames_), (std::vector<int64_t>{8, 9, 10, 11, 12, 13}));
 }
 
 }  // namespace

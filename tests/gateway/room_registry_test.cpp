@@ -33,8 +33,8 @@ TEST(RoomRegistry, GoneMembersAreSkipped) {
   r.Add("general", "a", a);
   auto members = r.Members("general");
   ASSERT_EQ(members.size(), 1u);
-  auto frame =
-      std::make_shared<const Delivery>(Delivery{"general", 1, std::make_shared<const std::string>("x")});
+  auto frame = std::make_shared<const Delivery>(
+      Delivery{"general", 1, std::make_shared<const std::string>("x"), nullptr});
   for (auto& m : members) m->Deliver(frame);
   ASSERT_EQ(a->frames.size(), 1u);
   EXPECT_EQ(a->frames[0].get(), frame.get());  // the same bytes, not a copy

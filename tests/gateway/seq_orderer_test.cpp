@@ -7,7 +7,9 @@ namespace {
 
 using Clock = SeqOrderer::Clock;
 
-SeqFrame F(int64_t seq) { return SeqFrame{seq, std::make_shared<const std::string>(std::to_string(seq))}; }
+SeqFrame F(int64_t seq) {
+  return SeqFrame{seq, std::make_shared<const std::string>(std::to_string(seq)), nullptr};
+}
 
 std::vector<int64_t> Seqs(const SeqOrderer::Step& s) {
   std::vector<int64_t> out;

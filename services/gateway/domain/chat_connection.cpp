@@ -1,5 +1,7 @@
 #include "domain/chat_connection.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "common/error_codes.h"
 #include "common/log.h"
@@ -101,6 +103,7 @@ ChatConnection::ChatConnection(ConnectionIdentity identity, ConnectionLimits lim
       send_(std::move(io.send)),
       close_(std::move(io.close)),
       self_(std::move(io.self)),
+      send_with_next_(std::move(io.send_with_next)),
       limiter_(limits.send_rate_per_second, limits.send_burst),
       join_limiter_(limits.join_rate_per_second, limits.join_burst),
       typing_limiter_(limits.typing_rate_per_second, limits.typing_burst),
@@ -223,7 +226,7 @@ std::vector<SeqFrame> EncodeMessages(const chat::v1::HistoryPage& page) {
   for (const auto& m : page.messages()) {
     ServerFrame f;
     *f.mutable_message() = m;
-    frames.push_back(SeqFrame{m.seq(), std::make_shared<const std::string>(EncodeServerFrame(f))});
+    frames.push_back(SeqFrame{m.seq(), std::make_shared<const std::string>(EncodeServerFrame(f)), nullptr});
   }
   return frames;
 }
@@ -387,18 +390,31 @@ void ChatConnection::OnDelivery(const Delivery& d) {
   }
   if (it->second.order.TakeNext(d.seq)) {
     metrics_.FrameOut(ServerFrame::kMessage).Inc();
-    return send_(d.bytes);
+    return SendMessageFrame(d.bytes, d.origin.get());
   }
   uint64_t dups = it->second.order.duplicates();
-  auto step = it->second.order.OnLive(SeqFrame{d.seq, d.bytes}, SeqOrderer::Clock::now());
+  auto step = it->second.order.OnLive(SeqFrame{d.seq, d.bytes, d.origin}, SeqOrderer::Clock::now());
   if (it->second.order.duplicates() != dups) metrics_.duplicates_dropped.Inc();
   Apply(d.room, std::move(step));
 }
 
 void ChatConnection::Apply(const std::string& room, SeqOrderer::Step step) {
   if (!step.deliver.empty()) metrics_.FrameOut(ServerFrame::kMessage).Inc(step.deliver.size());
-  for (auto& f : step.deliver) send_(std::move(f.bytes));
+  for (auto& f : step.deliver) SendMessageFrame(std::move(f.bytes), f.origin.get());
   if (step.fetch) FetchGap(room, *step.fetch);
+}
+
+// The sender's copy of its message arrives from Redis (after the commit and the publish) a moment
+// before the ack (the reply sent after the publish): held, it goes out in the ack's write, one send
+// and one wake-up of the client fewer. Any other write flushes it too, so it never waits past the
+// next frame for this connection.
+void ChatConnection::SendMessageFrame(std::shared_ptr<const std::string> bytes, const MessageOrigin* origin) {
+  if (origin != nullptr && send_with_next_ && !sends_in_flight_.empty() && origin->sender == identity_.user &&
+      std::find(sends_in_flight_.begin(), sends_in_flight_.end(), origin->client_id) !=
+          sends_in_flight_.end()) {
+    return send_with_next_(std::move(bytes));
+  }
+  send_(std::move(bytes));
 }
 
 void ChatConnection::FetchGap(const std::string& room, GapFetch gap) {
@@ -472,8 +488,14 @@ void ChatConnection::HandleSend(std::optional<uint32_t> ref, const chat::v1::Sen
   s->set_sender(identity_.user);
   s->set_client_id(send.client_id());
   s->set_text(send.text());
-  messages_.Call(std::move(req), [this, post = post_, ref](absl::StatusOr<chat::v1::GatewayReply> r) {
-    post([this, ref, r = std::move(r)] {
+  sends_in_flight_.push_back(send.client_id());
+  messages_.Call(std::move(req), [this, post = post_, ref,
+                                  client_id = send.client_id()](absl::StatusOr<chat::v1::GatewayReply> r) {
+    post([this, ref, client_id, r = std::move(r)] {
+      if (auto at = std::find(sends_in_flight_.begin(), sends_in_flight_.end(), client_id);
+          at != sends_in_flight_.end()) {
+        sends_in_flight_.erase(at);
+      }
       absl::Status st = Outcome(r);
       if (!st.ok()) return ReplyError(ref, st);
       metrics_.sends_acked.Inc();

@@ -9,6 +9,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "common/metrics.h"
 #include "domain/backends.h"
@@ -84,6 +85,9 @@ class ChatConnection {
     Send send;             // queue a frame for the client
     CloseFn close;         // close with a WebSocket close code
     std::weak_ptr<RoomMember> self;
+    // Queue a frame that waits for the next write instead of starting one: the sender's own copy of a
+    // message whose ack is still to come, so that both go out in one socket write. Unset: `send`.
+    Send send_with_next;
   };
 
   ChatConnection(ConnectionIdentity identity, ConnectionLimits limits, MessagesBackend& messages,
@@ -121,6 +125,8 @@ class ChatConnection {
   void FinishJoin(std::optional<uint32_t> ref, const std::string& room, std::optional<int64_t> resume_after,
                   int64_t last_seq, int64_t start_after, uint32_t replayed, bool truncated);
   void Apply(const std::string& room, SeqOrderer::Step step);
+  // Queues a room message: with the next write when it is this connection's own send, not acked yet.
+  void SendMessageFrame(std::shared_ptr<const std::string> bytes, const MessageOrigin* origin);
   void FetchGap(const std::string& room, GapFetch gap);
   void HandleLeave(std::optional<uint32_t> ref, const chat::v1::LeaveRoom& leave);
   void HandleSend(std::optional<uint32_t> ref, const chat::v1::SendMessage& send);
@@ -150,6 +156,7 @@ class ChatConnection {
   Send send_;
   CloseFn close_;
   std::weak_ptr<RoomMember> self_;
+  Send send_with_next_;
   SendLimiter limiter_;
   SendLimiter join_limiter_;
   SendLimiter typing_limiter_;
@@ -159,6 +166,8 @@ class ChatConnection {
   SendLimiter::Clock::time_point retry_at_{};
   bool closed_by_server_ = false;
   std::map<std::string, Room> rooms_;
+  // clientIds of this connection's sends that have no answer yet (a few at most).
+  std::vector<std::string> sends_in_flight_;
   bool closed_ = false;
 };
 

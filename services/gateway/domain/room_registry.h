@@ -8,14 +8,17 @@
 #include <string>
 #include <vector>
 
+#include "domain/seq_orderer.h"
+
 namespace chat::gateway {
 
 // One encoded server frame for a room's members; seq is the message's seq, 0 for events without one
-// (typing, presence).
+// (typing, presence); origin: a live message's sender and clientId.
 struct Delivery {
   std::string room;
   int64_t seq = 0;
   std::shared_ptr<const std::string> bytes;
+  std::shared_ptr<const MessageOrigin> origin;
 };
 
 // A connection as fan-out sees it. Deliver is thread-safe and never blocks (it queues).

@@ -14,10 +14,18 @@
 
 namespace chat::gateway {
 
-// One encoded `message` frame and its seq.
+// Who sent a live message. Its sender's own connection holds its copy until the send's ack, so that
+// the two go out in one socket write.
+struct MessageOrigin {
+  std::string sender;
+  std::string client_id;
+};
+
+// One encoded `message` frame and its seq; `origin` is set for live messages, not for fetched ones.
 struct SeqFrame {
   int64_t seq = 0;
   std::shared_ptr<const std::string> bytes;
+  std::shared_ptr<const MessageOrigin> origin;
 };
 
 // Fetch the messages with seq > after_seq, at most `limit` of them.

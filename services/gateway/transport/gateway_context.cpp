@@ -106,6 +106,9 @@ GatewayContext::GatewayContext(const GatewayConfig& cfg, MetricsRegistry& m, Mes
                                "Room messages held to share a socket write (until the lane's flush)")),
       delayed_writes(m.GetCounter("chat_ws_delayed_writes_total",
                                   "Socket writes of held room messages started by the lane's flush")),
+      own_messages_held(
+          m.GetCounter("chat_ws_own_messages_held_total",
+                       "A sender's own messages held to go out in one socket write with the ack")),
       http_requests(m.GetCounter("chat_http_requests_total", "HTTP requests served")),
       refused_upgrades(m.GetCounter("chat_upgrades_refused_total",
                                     "WebSocket upgrades and API requests refused (auth, origin, limits)")),

@@ -73,6 +73,7 @@ class GatewayContext {
   Counter& messages_inflated;  // received compressed
   Counter& frames_held;        // room messages held for a delayed write (WS_WRITE_DELAY_MS)
   Counter& delayed_writes;     // socket writes the lane flushers started
+  Counter& own_messages_held;  // a sender's own messages held for the send's ack
   // One per io thread (lane), made by main when WS_DEFLATE is on; only that lane's thread uses it.
   std::vector<std::unique_ptr<DeflateCache>> deflate_by_lane;
   // Each lane's flusher of held room messages (transport/lane_flusher.h); empty: nothing is held.

@@ -121,12 +121,14 @@ void RoomHub::OnChannelMessage(const std::string& channel, const std::string& pa
       auto lag = google::protobuf::util::TimeUtil::DurationToMicroseconds(now - event.message().ts());
       delivery_latency_.Observe(static_cast<double>(lag) / 1e6);
       int64_t seq = event.message().seq();
+      auto origin = std::make_shared<const MessageOrigin>(
+          MessageOrigin{event.message().from(), event.message().client_id()});
       *frame.mutable_message() = std::move(*event.mutable_message());
       // Encoded once; every member queues the same bytes.
       auto bytes = std::make_shared<const std::string>(EncodeServerFrame(frame));
       SeqOrderer& order = OrderOf(room);
       uint64_t dups = order.duplicates();
-      auto step = order.OnLive(SeqFrame{seq, std::move(bytes)}, SeqOrderer::Clock::now());
+      auto step = order.OnLive(SeqFrame{seq, std::move(bytes), std::move(origin)}, SeqOrderer::Clock::now());
       if (order.duplicates() != dups) redis_duplicates_.Inc();
       return Apply(room, std::move(step));
     }
@@ -146,11 +148,11 @@ void RoomHub::OnChannelMessage(const std::string& channel, const std::string& pa
       bad_events_.Inc();
       return;
   }
-  FanOut(room, 0, std::make_shared<const std::string>(EncodeServerFrame(frame)));
+  FanOut(room, SeqFrame{0, std::make_shared<const std::string>(EncodeServerFrame(frame)), nullptr});
 }
 
 void RoomHub::Apply(const std::string& room, SeqOrderer::Step step) {
-  for (auto& f : step.deliver) FanOut(room, f.seq, std::move(f.bytes));
+  for (auto& f : step.deliver) FanOut(room, std::move(f));
   if (step.fetch) Fetch(room, *step.fetch);
 }
 
@@ -178,7 +180,8 @@ void RoomHub::Fetch(const std::string& room, GapFetch gap) {
       for (const auto& m : r->history().page().messages()) {
         chat::v1::ServerFrame f;
         *f.mutable_message() = m;
-        frames.push_back(SeqFrame{m.seq(), std::make_shared<const std::string>(EncodeServerFrame(f))});
+        frames.push_back(
+            SeqFrame{m.seq(), std::make_shared<const std::string>(EncodeServerFrame(f)), nullptr});
       }
       Apply(room, it->second.OnFetched(std::move(frames), now));
     });
@@ -192,8 +195,9 @@ void RoomHub::SetLanes(std::vector<boost::asio::io_context*> lanes, std::vector<
   pending_by_lane_.resize(lanes_.size());
 }
 
-void RoomHub::FanOut(const std::string& room, int64_t seq, std::shared_ptr<const std::string> bytes) {
-  auto delivery = std::make_shared<const Delivery>(Delivery{room, seq, std::move(bytes)});
+void RoomHub::FanOut(const std::string& room, SeqFrame frame) {
+  auto delivery = std::make_shared<const Delivery>(
+      Delivery{room, frame.seq, std::move(frame.bytes), std::move(frame.origin)});
   auto members = registry_.Members(room);
   deliveries_.Inc(members.size());
   for (auto& m : members) {

@@ -52,7 +52,7 @@ class RoomHub : public RoomFanout {
   SeqOrderer& OrderOf(const std::string& room);
   void Apply(const std::string& room, SeqOrderer::Step step);
   void Fetch(const std::string& room, GapFetch gap);
-  void FanOut(const std::string& room, int64_t seq, std::shared_ptr<const std::string> bytes);
+  void FanOut(const std::string& room, SeqFrame frame);
   // One room event and the members on one lane it goes to.
   struct LaneDelivery {
     std::shared_ptr<const Delivery> delivery;

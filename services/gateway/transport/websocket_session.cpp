@@ -101,6 +101,9 @@ void WebSocketSession<Stream>::Accepted() {
   ctx_.sessions.Add(identity_.connection_id, identity_.user, this->weak_from_this());
   std::weak_ptr<WebSocketSession> weak = this->weak_from_this();
   ChatConnection::Send send = [this](std::shared_ptr<const std::string> frame) { Send(std::move(frame)); };
+  ChatConnection::Send send_with_next = [this](std::shared_ptr<const std::string> frame) {
+    Send(std::move(frame), true);
+  };
   ChatConnection::CloseFn close = [this](uint16_t code, std::string reason) {
     Close(code, std::move(reason));
   };
@@ -108,7 +111,8 @@ void WebSocketSession<Stream>::Accepted() {
       identity_, ConnectionLimitsFrom(ctx_.config), ctx_.messages, ctx_.presence, ctx_.fanout,
       ctx_.connection_metrics,
       ChatConnection::Io{PostTo(weak, out_.get_executor()), PostAfterTo(weak, out_.get_executor()),
-                         std::move(send), std::move(close), std::weak_ptr<RoomMember>(weak)});
+                         std::move(send), std::move(close), std::weak_ptr<RoomMember>(weak),
+                         std::move(send_with_next)});
   log::Info("connection opened", {{"conn", identity_.connection_id}, {"user", identity_.user}});
   last_read_ = std::chrono::steady_clock::now();
   chat_->Start();
@@ -223,7 +227,7 @@ void WebSocketSession<Stream>::FlushHeld() {
 }
 
 template <typename Stream>
-void WebSocketSession<Stream>::Send(std::shared_ptr<const std::string> frame) {
+void WebSocketSession<Stream>::Send(std::shared_ptr<const std::string> frame, bool with_next) {
   if (close_sent_ || finished_) return;
   if (out_.queued_bytes() + frame->size() > static_cast<size_t>(ctx_.config.outbound_queue_bytes)) {
     // Like Redis's client-output-buffer-limit: a reader this far behind is cut off; it resumes later.
@@ -235,8 +239,11 @@ void WebSocketSession<Stream>::Send(std::shared_ptr<const std::string> frame) {
   // Frames queued while a write is in flight go out together with the next one. A room message waits
   // while the lane holds (the same Redis read has more for its room, or WS_WRITE_DELAY_MS); anything
   // else (an ack, a control frame, the room's last message of the read) goes at once and takes the held
-  // frames along.
-  const bool hold = delivering_ && lane_ < ctx_.flush_by_lane.size() && ctx_.flush_by_lane[lane_]->Holds();
+  // frames along. A frame `with_next` (the sender's own message before its ack) waits for whatever is
+  // written next without asking the lane for a flush.
+  const bool lane_hold =
+      delivering_ && lane_ < ctx_.flush_by_lane.size() && ctx_.flush_by_lane[lane_]->Holds();
+  const bool hold = lane_hold || with_next;
   bool held;
   if (deflate_window_ != 0 && frame->size() >= static_cast<size_t>(ctx_.config.ws_deflate_min_bytes)) {
     held = out_.QueueText(ctx_.deflate_by_lane[lane_]->Get(frame, deflate_window_), true, hold);
@@ -245,8 +252,9 @@ void WebSocketSession<Stream>::Send(std::shared_ptr<const std::string> frame) {
     held = out_.QueueText(std::move(frame), false, hold);
   }
   ctx_.frames_out.Inc();
-  if (hold) ctx_.frames_held.Inc();
-  if (held && !flush_due_) {
+  if (lane_hold) ctx_.frames_held.Inc();
+  if (with_next) ctx_.own_messages_held.Inc();
+  if (held && lane_hold && !flush_due_) {
     flush_due_ = true;
     ctx_.flush_by_lane[lane_]->Add(this->weak_from_this());
   }

@@ -76,7 +76,8 @@ class WebSocketSession : public ClientSession,
   void OnRead(boost::beast::error_code ec, size_t bytes);
   // Feeds bytes to the reader and acts on its events; false once the session is done reading.
   bool Consume(std::string_view bytes);
-  void Send(std::shared_ptr<const std::string> frame);
+  // `with_next`: the frame waits for the next write (ChatConnection::Io::send_with_next).
+  void Send(std::shared_ptr<const std::string> frame, bool with_next = false);
   // Server-initiated close with `code`; the peer's close (or EOF, or a timeout) ends it.
   void Close(uint16_t code, std::string reason);
   void SendClose(uint16_t code, std::string_view reason);
