@@ -91,7 +91,7 @@ class BackendStream {
 
   void Call(Request request, Callback done) {
     std::unique_lock lock(mu_);
-    if (reactor_ == nullptr || !reactor_->up || stopping_) {
+    if (reactor_ == nullptr || !reactor_->up || reactor_->ending || stopping_) {
       lock.unlock();
       done(absl::UnavailableError(name_ + " is unavailable"));
       return;
@@ -119,7 +119,7 @@ class BackendStream {
     // With owner's mu_ held.
     void WriteLocked(Request r) {
       writes.push_back(std::move(r));
-      if (!writing && !write_failed) StartWriteLocked();
+      if (!writing && !write_failed && !ending) StartWriteLocked();
     }
 
     // With owner's mu_ held; writes is not empty.
@@ -142,7 +142,15 @@ class BackendStream {
     }
 
     void OnReadDone(bool ok) override {
-      if (!ok) return;  // the stream is ending; OnDone follows
+      if (!ok) {
+        // The stream is ending; OnDone follows once the hold is gone. No write starts after this.
+        {
+          std::lock_guard lock(owner_->mu_);
+          ending = true;
+        }
+        this->RemoveHold();
+        return;
+      }
       if (reply.batch_size() == 0) {
         Callback cb = owner_->TakeCallback(reply.correlation_id());
         if (cb) cb(std::move(reply));
@@ -169,7 +177,7 @@ class BackendStream {
         writes.clear();
         return;
       }
-      if (!writes.empty()) {
+      if (!writes.empty() && !ending) {
         StartWriteLocked();
       } else {
         writing = false;
@@ -189,6 +197,7 @@ class BackendStream {
     bool writing = false;
     bool write_failed = false;
     bool up = false;
+    bool ending = false;  // the read side failed: the call is finishing
 
    private:
     BackendStream* owner_;
@@ -202,6 +211,9 @@ class BackendStream {
     reactor_->context.set_wait_for_ready(false);
     reactor_->context.AddMetadata(std::string(kStreamBatchKey), "1");
     start_(&reactor_->context, reactor_);
+    // Call() starts writes from other threads, outside the reactions: the hold keeps the call from
+    // finishing (and gRPC from destroying it) under such a write. Released when the read side fails.
+    reactor_->AddHold();
     reactor_->StartRead(&reactor_->reply);
     reactor_->StartCall();
     reconnects_.Inc();
