@@ -53,6 +53,25 @@ TEST_F(PgMessageStoreTest, BatchFunctionsArePlannedOnceAsIndexProbes) {
   }
 }
 
+TEST_F(PgMessageStoreTest, IdColumnsCompareBytewise) {
+  // Every message probes and inserts B-tree keys on these columns: under the database's locale each
+  // comparison is a strcoll (migrations/008_keys_collate_c.sql).
+  pqxx::connection c(url_);
+  pqxx::work tx(c);
+  auto r = tx.exec(
+      "SELECT table_name || '.' || column_name, coalesce(collation_name, '(default)') "
+      "FROM information_schema.columns WHERE table_schema = current_schema() AND "
+      "(table_name, column_name) IN (('rooms', 'id'), ('room_members', 'room'), ('room_members', 'user_id'), "
+      "('messages', 'room'), ('messages', 'sender'), ('messages', 'client_id'), ('mutes', 'room'), "
+      "('mutes', 'user_id')) ORDER BY 1");
+  ASSERT_EQ(r.size(), 8u);
+  for (const auto& row : r) EXPECT_EQ(row[1].c_str(), std::string("C")) << row[0].c_str();
+  // The foreign keys came back after the change: a message for a room that does not exist is refused.
+  EXPECT_THROW(tx.exec("INSERT INTO messages (room, seq, id, sender, client_id, body) "
+                       "VALUES ('no-such-room-fk', 1, gen_random_uuid(), 'a', 'fk1', 'x')"),
+               pqxx::foreign_key_violation);
+}
+
 TEST_F(PgMessageStoreTest, SeqsStartAtOneAndFollowArrivalOrder) {
   auto out =
       Append({{room_, "alice", "a1", "one"}, {room_, "bob", "b1", "two"}, {room_, "alice", "a2", "three"}});
