@@ -190,9 +190,12 @@ int main() {
     for (size_t i = 0; i < threads; ++i) ctx.deflate_by_lane.push_back(std::make_unique<DeflateCache>());
   }
   std::vector<LaneFlusher*> flushers;
+  Counter& carried = metrics.GetCounter(
+      "chat_ws_lane_batches_carried_total",
+      "Batches of room messages that left their held frames to the next batch waiting on the lane");
   for (size_t i = 0; i < threads; ++i) {
-    ctx.flush_by_lane.push_back(
-        std::make_unique<LaneFlusher>(*context_ptrs[i], std::chrono::milliseconds(cfg.ws_write_delay_ms)));
+    ctx.flush_by_lane.push_back(std::make_unique<LaneFlusher>(
+        *context_ptrs[i], std::chrono::milliseconds(cfg.ws_write_delay_ms), &carried));
     flushers.push_back(ctx.flush_by_lane.back().get());
   }
   hub.SetLanes(context_ptrs, flushers);

@@ -241,8 +241,9 @@ void RoomHub::OnReadDone() {
 
 void RoomHub::PostToLane(size_t lane, std::vector<LaneDelivery> batch) {
   LaneFlusher* flusher = lane < flushers_.size() ? flushers_[lane] : nullptr;
+  if (flusher) flusher->BatchPosted();
   boost::asio::post(*lanes_[lane], [batch = std::move(batch), flusher] {
-    if (flusher) flusher->BeginBatch();
+    if (flusher) flusher->BeginPostedBatch();
     for (const auto& d : batch) {
       if (flusher) flusher->SetMoreForRoom(d.more_for_room);
       for (const auto& m : d.members) m->DeliverOnLane(*d.delivery);
