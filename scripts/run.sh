@@ -147,22 +147,47 @@ wait_until() {
   return 1
 }
 
-start messages chat-messages \
-  MESSAGES_GRPC_ADDR="0.0.0.0:$messages_port" MESSAGES_METRICS_ADDR="0.0.0.0:$messages_metrics" \
-  DATABASE_URL="postgresql://chat@127.0.0.1:$pg_port/chat"
-wait_until messages "${PIDS[-1]}" 60 tcp_open "$messages_port" || exit 1
+# A port that was free when checked can be taken before the service binds it: the defaults (50051,
+# 50052, 9090, ...) lie in the kernel's ephemeral range, where outgoing connections get their ports
+# (seen here: presence could not listen on 50052 right after messages had connected to its servers).
+# A service that says it could not listen is started again on freshly picked ports, up to 3 times.
+could_not_listen() { tail -n 5 "$DATA/logs/$1.log" | grep -qE '"msg":"cannot (listen|serve metrics)"'; }
+retry_ports() { # NAME ATTEMPT: true if NAME may be started again (its failed start forgotten)
+  ((${2} < 3)) && could_not_listen "$1" || return 1
+  unset 'PIDS[-1]' 'NAMES[-1]'
+}
 
-start presence chat-presence \
-  PRESENCE_GRPC_ADDR="0.0.0.0:$presence_port" PRESENCE_METRICS_ADDR="0.0.0.0:$presence_metrics"
-wait_until presence "${PIDS[-1]}" 60 tcp_open "$presence_port" || exit 1
+for attempt in 1 2 3; do
+  start messages chat-messages \
+    MESSAGES_GRPC_ADDR="0.0.0.0:$messages_port" MESSAGES_METRICS_ADDR="0.0.0.0:$messages_metrics" \
+    DATABASE_URL="postgresql://chat@127.0.0.1:$pg_port/chat"
+  wait_until messages "${PIDS[-1]}" 60 tcp_open "$messages_port" && break
+  retry_ports messages "$attempt" || exit 1
+  messages_port=$(pick_free_port) && messages_metrics=$(pick_free_port) || die "no free port"
+  log "messages: trying again on ports $messages_port, $messages_metrics"
+done
 
-start gateway chat-gateway \
-  GATEWAY_HTTP_ADDR="0.0.0.0:$http_port" GATEWAY_GRPC_ADDR="0.0.0.0:$gateway_grpc_port" \
-  GATEWAY_ID="gateway-$(hostname)-local" \
-  MESSAGES_ADDR="127.0.0.1:$messages_port" PRESENCE_ADDR="127.0.0.1:$presence_port" \
-  JWT_SECRET="$JWT_SECRET" DEV_LOGIN=1 WEB_ROOT="$ROOT/services/gateway/web"
+for attempt in 1 2 3; do
+  start presence chat-presence \
+    PRESENCE_GRPC_ADDR="0.0.0.0:$presence_port" PRESENCE_METRICS_ADDR="0.0.0.0:$presence_metrics"
+  wait_until presence "${PIDS[-1]}" 60 tcp_open "$presence_port" && break
+  retry_ports presence "$attempt" || exit 1
+  presence_port=$(pick_free_port) && presence_metrics=$(pick_free_port) || die "no free port"
+  log "presence: trying again on ports $presence_port, $presence_metrics"
+done
+
 ready() { [[ "$(http_status "$http_port" /readyz)" == 200 ]]; }
-wait_until gateway "${PIDS[-1]}" 60 ready || exit 1
+for attempt in 1 2 3; do
+  start gateway chat-gateway \
+    GATEWAY_HTTP_ADDR="0.0.0.0:$http_port" GATEWAY_GRPC_ADDR="0.0.0.0:$gateway_grpc_port" \
+    GATEWAY_ID="gateway-$(hostname)-local" \
+    MESSAGES_ADDR="127.0.0.1:$messages_port" PRESENCE_ADDR="127.0.0.1:$presence_port" \
+    JWT_SECRET="$JWT_SECRET" DEV_LOGIN=1 WEB_ROOT="$ROOT/services/gateway/web"
+  wait_until gateway "${PIDS[-1]}" 60 ready && break
+  retry_ports gateway "$attempt" || exit 1
+  http_port=$(pick_free_port) && gateway_grpc_port=$(pick_free_port) || die "no free port"
+  log "gateway: trying again on ports $http_port (HTTP), $gateway_grpc_port (gRPC)"
+done
 
 # A token for "alice", valid 24 h, signed like the gateway expects (HS256).
 token=$(JWT_SECRET="$JWT_SECRET" node -e '
