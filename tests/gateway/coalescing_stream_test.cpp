@@ -1,7 +1,8 @@
 // CoalescingStream over a real loopback TCP connection: frames, control frames and raw bytes come out
 // whole and in the order they were queued, many frames share a socket write, and WhenFlushed waits
 // for the queue to drain. Held frames (WS_WRITE_DELAY_MS) wait for FlushHeld or the next write, and the
-// LaneFlusher flushes each holder once after the delay.
+// LaneFlusher flushes each holder once after the delay. A write asked for `now` is made before the call
+// returns, and what the socket does not take goes on asynchronously.
 #include "transport/coalescing_stream.h"
 
 #include <gtest/gtest.h>
@@ -147,6 +148,50 @@ TEST(CoalescingStream, HeldFramesWaitForFlushHeldOrTheNextWrite) {
   EXPECT_FALSE(p.server->QueueText(std::make_shared<const std::string>("e"), false, true));
   EXPECT_EQ(Frames(p.Read(6)), (std::vector<std::string>{"d", "e"}));
   EXPECT_EQ(p.server->flushes(), 4u);  // d's, then e's when d's completed
+}
+
+TEST(CoalescingStream, AWriteAskedForNowIsMadeOnTheCallersStack) {
+  Pair p;
+  p.server->QueueText(std::make_shared<const std::string>("delivered"), false, false, /*now=*/true);
+  EXPECT_EQ(p.server->flushes(), 1u);
+  EXPECT_EQ(p.server->queued_bytes(), 0u) << "written before QueueText returned";
+  EXPECT_EQ(p.io.poll(), 0u) << "no completion left to run";
+  std::string got(11, '\0');
+  asio::read(p.client, asio::buffer(got));  // without running the io_context
+  EXPECT_EQ(got, std::string("\x81\x09") + "delivered");
+  // A lane's flush of held frames, the same way: one write.
+  p.io.restart();
+  for (const char* f : {"x", "y"}) p.server->QueueText(std::make_shared<const std::string>(f), false, true);
+  EXPECT_TRUE(p.server->FlushHeld(/*now=*/true));
+  EXPECT_EQ(p.server->flushes(), 2u);
+  EXPECT_EQ(p.server->queued_bytes(), 0u);
+  bool flushed = false;
+  p.server->WhenFlushed([&] { flushed = true; });
+  EXPECT_TRUE(flushed) << "nothing left to wait for";
+  got.assign(6, '\0');
+  asio::read(p.client, asio::buffer(got));
+  EXPECT_EQ(Frames(got), (std::vector<std::string>{"x", "y"}));
+}
+
+TEST(CoalescingStream, WhatAWriteNowCannotTakeGoesOnAsynchronouslyInOrder) {
+  Pair p;
+  std::vector<std::string> sent;
+  size_t wire_bytes = 0;
+  auto queue = [&](std::string body, bool hold, bool now) {
+    wire_bytes += body.size() + (body.size() < 126 ? 2 : body.size() < 65536 ? 4 : 10);
+    sent.push_back(body);
+    p.server->QueueText(std::make_shared<const std::string>(std::move(body)), false, hold, now);
+  };
+  // More held frames than one call can write (64 buffers: 32 frames) and than one flush takes (256).
+  for (int i = 0; i < 300; ++i) queue("held " + std::to_string(i), true, false);
+  EXPECT_TRUE(p.server->FlushHeld(/*now=*/true));
+  // Larger than the socket takes while the client reads nothing: the rest waits for the reactor.
+  for (int i = 0; i < 8; ++i) queue(std::to_string(i) + std::string(1 << 20, 'z'), false, true);
+  EXPECT_GT(p.server->queued_bytes(), 0u);
+  EXPECT_EQ(Frames(p.Read(wire_bytes)), sent);
+  while (p.server->queued_bytes() != 0 && p.io.run_one()) {
+  }
+  EXPECT_EQ(p.server->queued_bytes(), 0u);
 }
 
 // A session's part of WS_WRITE_DELAY_MS, counted.

@@ -223,7 +223,7 @@ void WebSocketSession<Stream>::DeliverOnLane(const Delivery& delivery) {
 template <typename Stream>
 void WebSocketSession<Stream>::FlushHeld() {
   flush_due_ = false;
-  if (out_.FlushHeld()) ctx_.delayed_writes.Inc();
+  if (out_.FlushHeld(/*now=*/true)) ctx_.delayed_writes.Inc();
 }
 
 template <typename Stream>
@@ -240,16 +240,17 @@ void WebSocketSession<Stream>::Send(std::shared_ptr<const std::string> frame, bo
   // while the lane holds (the same Redis read has more for its room, or WS_WRITE_DELAY_MS); anything
   // else (an ack, a control frame, the room's last message of the read) goes at once and takes the held
   // frames along. A frame `with_next` (the sender's own message before its ack) waits for whatever is
-  // written next without asking the lane for a flush.
+  // written next without asking the lane for a flush. A room message's write, and the lane's flush, are
+  // made on this stack (CoalescingStream's `now`): fan-out makes one per delivery.
   const bool lane_hold =
       delivering_ && lane_ < ctx_.flush_by_lane.size() && ctx_.flush_by_lane[lane_]->Holds();
   const bool hold = lane_hold || with_next;
   bool held;
   if (deflate_window_ != 0 && frame->size() >= static_cast<size_t>(ctx_.config.ws_deflate_min_bytes)) {
-    held = out_.QueueText(ctx_.deflate_by_lane[lane_]->Get(frame, deflate_window_), true, hold);
+    held = out_.QueueText(ctx_.deflate_by_lane[lane_]->Get(frame, deflate_window_), true, hold, delivering_);
     ctx_.frames_deflated.Inc();
   } else {
-    held = out_.QueueText(std::move(frame), false, hold);
+    held = out_.QueueText(std::move(frame), false, hold, delivering_);
   }
   ctx_.frames_out.Inc();
   if (lane_hold) ctx_.frames_held.Inc();
