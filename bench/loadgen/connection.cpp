@@ -212,25 +212,30 @@ void Connection::Fail(const std::string& reason) {
   }
 }
 
-// Waits for readability without reading (no speculative recv that would mostly find nothing). The
-// worker's io_context has one thread, so no readiness can slip in between a read here and this wait.
+// Reads into the connection's own small buffer. async_read_some leaves the socket's epoll registration
+// as it is; async_wait (readiness without a read) made Asio re-arm it with an epoll_ctl each time, ~18 %
+// of this process at 100,000 deliveries/s. A read that fills the buffer is followed by larger reads
+// into the worker's scratch buffer until the socket is empty (it is edge-triggered).
 void Connection::WaitReadable() {
-  socket_.async_wait(tcp::socket::wait_read,
-                     [self = shared_from_this()](error_code ec) { self->OnReadable(ec); });
+  socket_.async_read_some(asio::buffer(first_),
+                          [self = shared_from_this()](error_code ec, size_t n) { self->OnRead(ec, n); });
 }
 
-void Connection::OnReadable(error_code ec) {
+void Connection::OnRead(error_code ec, size_t n) {
   if (state_ == State::kClosed) return;
-  if (ec) return Fail(ec.message());
-  auto& scratch = worker_.read_scratch();
-  for (;;) {
-    size_t n = socket_.read_some(asio::buffer(scratch), ec);
-    if (ec == asio::error::would_block || ec == asio::error::try_again) break;
-    if (ec) return Fail(ec == asio::error::eof ? "end of stream" : ec.message());
-    Consume(std::string_view(scratch.data(), n));
-    if (state_ == State::kClosed) return;
-    // The socket is edge-triggered: a full buffer may have left bytes behind, a short read did not.
-    if (n < scratch.size()) break;
+  if (ec) return Fail(ec == asio::error::eof ? "end of stream" : ec.message());
+  Consume(std::string_view(first_.data(), n));
+  if (state_ == State::kClosed) return;
+  if (n == first_.size()) {
+    auto& scratch = worker_.read_scratch();
+    for (;;) {
+      size_t got = socket_.read_some(asio::buffer(scratch), ec);
+      if (ec == asio::error::would_block || ec == asio::error::try_again) break;
+      if (ec) return Fail(ec == asio::error::eof ? "end of stream" : ec.message());
+      Consume(std::string_view(scratch.data(), got));
+      if (state_ == State::kClosed) return;
+      if (got < scratch.size()) break;
+    }
   }
   WaitReadable();
 }

@@ -6,6 +6,7 @@
 // scratch buffer and every whole frame in it is handled in place.
 // Threading: a Connection lives on its worker's io_context and is only touched from that thread.
 
+#include <array>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/system/error_code.hpp>
@@ -54,7 +55,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void OnUpgradeReply(const ws::UpgradeReply& reply);
   void Ready();
   void WaitReadable();
-  void OnReadable(boost::system::error_code ec);
+  void OnRead(boost::system::error_code ec, size_t n);
   // Handles bytes read: the upgrade reply while handshaking, then frames. Keeps a partial tail.
   void Consume(std::string_view data);
   // Handles the whole frames at the start of `data`; returns the bytes used.
@@ -86,6 +87,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   boost::asio::steady_timer connect_timer_;  // connect, handshake and (socketio) the namespace connect
   std::string expected_accept_;              // during the handshake only
   std::string in_;                           // bytes of a frame (or the upgrade reply) not whole yet
+  std::array<char, 512> first_{};            // each read's first bytes: a usual frame whole
   ws::MessageAssembler assembler_;
   std::deque<std::string> out_;  // whole frames; the first `writing_` are being written
   size_t writing_ = 0;
