@@ -17,8 +17,9 @@
 // writes on the caller's stack over plain TCP, non-blocking, and only what the socket does not take
 // goes on through async_write. Fan-out makes one such write per delivery; through async_write each
 // cost a reactor operation of ~1.1 KB (past glibc's per-thread cache), a posted completion and the
-// owner's reference count, ~10 % of a busy gateway. Other frames keep the async path, where what
-// a handler queues behind its first write goes out together with the next one.
+// owner's reference count: ~10 % of the gateway's CPU at 25,000 deliveries/s. Other frames keep the
+// async path, where what a handler queues behind its first write (a resume's replay, say) goes out
+// together with the next one.
 
 #include <array>
 #include <boost/asio/async_result.hpp>
