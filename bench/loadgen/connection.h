@@ -2,8 +2,9 @@
 // One simulated client: connects (from its own source address), does the WebSocket handshake with its
 // token, joins its room, sends the messages its worker's pacer hands it and reads everything the
 // server sends, recording acks and stamped deliveries into the worker's Stats. It speaks WebSocket
-// itself (ws_wire.h) over a plain non-blocking socket: a readable wake is one recv into the worker's
-// scratch buffer and every whole frame in it is handled in place.
+// itself (ws_wire.h) over a plain non-blocking socket: a read goes into the connection's 512-byte
+// buffer (then, if it filled, into the worker's scratch buffer until the socket is empty), and every
+// whole frame in it is handled in place.
 // Threading: a Connection lives on its worker's io_context and is only touched from that thread.
 
 #include <array>
