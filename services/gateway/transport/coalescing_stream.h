@@ -61,6 +61,17 @@ class CoalescingStream {
   uint64_t flushes() const { return flushes_; }
   bool failed() const { return static_cast<bool>(error_); }
 
+  // Puts the socket in non-blocking mode for reads and writes made on the caller's stack. Once: each
+  // call of Asio's non_blocking(true) is an ioctl.
+  boost::system::error_code MakeNonBlocking() {
+    boost::system::error_code ec;
+    if (!non_blocking_) {
+      next_.non_blocking(true, ec);
+      non_blocking_ = !ec;
+    }
+    return ec;
+  }
+
   // Queues one unfragmented, unmasked text frame with `payload` as its body; `compressed`: the payload
   // is permessage-deflate data (RSV1 set). `hold`: no write starts for it; it goes out with the next
   // write (one in flight, or the next Queue*, or FlushHeld). Returns true if it is held that way with
@@ -210,12 +221,8 @@ class CoalescingStream {
   // Writes what the socket takes without waiting (at most its first 64 buffers, Asio's limit for one
   // call); 0 on an error, which the async write that follows meets again and reports.
   size_t WriteNow() {
-    boost::system::error_code ec;
-    if (!non_blocking_) {
-      next_.non_blocking(true, ec);
-      if (ec) return 0;
-      non_blocking_ = true;
-    }
+    boost::system::error_code ec = MakeNonBlocking();
+    if (ec) return 0;
     const size_t n = next_.write_some(gather_, ec);
     return ec ? 0 : n;
   }
@@ -271,7 +278,7 @@ class CoalescingStream {
   boost::beast::error_code error_;
   std::unique_ptr<Flushed> on_flushed_;
   uint64_t flushes_ = 0;
-  bool non_blocking_ = false;  // the socket is in non-blocking mode for WriteNow
+  bool non_blocking_ = false;  // the socket is in non-blocking mode (MakeNonBlocking)
 };
 
 }  // namespace chat::gateway

@@ -142,7 +142,7 @@ void WebSocketSession<Stream>::OnRead(beast::error_code ec, size_t n) {
     // big message costs a few syscalls without a big buffer on the connection.
     if (n == read_buf_.size()) {
       auto& socket = out_.next_layer();
-      socket.non_blocking(true, ec);
+      ec = out_.MakeNonBlocking();
       std::array<char, 16384> more;
       while (!ec) {
         size_t got = socket.read_some(asio::buffer(more), ec);
