@@ -2,15 +2,12 @@
 // One simulated client: connects (from its own source address), does the WebSocket handshake with its
 // token, joins its room, sends the messages its worker's pacer hands it and reads everything the
 // server sends, recording acks and stamped deliveries into the worker's Stats. It speaks WebSocket
-// itself (ws_wire.h) over a plain non-blocking socket: a read goes into the connection's 512-byte
-// buffer (then, if it filled, into the worker's scratch buffer until the socket is empty), and every
-// whole frame in it is handled in place.
-// Threading: a Connection lives on its worker's io_context and is only touched from that thread.
+// itself (ws_wire.h) over a plain non-blocking socket in its worker's epoll set (edge-triggered): when
+// it is readable, reads go into the worker's scratch buffer until one comes back short, and every whole
+// frame read is handled in place; only a partial frame's tail is kept. Writes go out at once, what is
+// queued in one gather write; what the socket does not take waits for it to be writable.
+// Threading: a Connection lives on its worker's thread and is only touched from there.
 
-#include <array>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/system/error_code.hpp>
 #include <cstdint>
 #include <deque>
 #include <memory>
@@ -30,14 +27,22 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   Connection(Worker& worker, const ConnPlan& plan);
 
-  // Connects; the worker hears OnConnectDone exactly once (ready or failed).
-  void Start(boost::asio::ip::address source);
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+  ~Connection();
+
+  // Connects from `source` (IPv4, host order; none: the kernel picks); the worker hears
+  // OnConnectDone exactly once (ready or failed).
+  void Start(std::optional<uint32_t> source);
   // Sends the join; the worker hears OnJoinDone exactly once (joined, refused or closed first).
   void Join();
   // Sends one stamped message now; false (nothing sent) unless joined with room in the send queue.
   bool SendMessage(int64_t now_ns);
   // Closes the socket without a close handshake; nothing is counted as a disconnect afterwards.
   void Close();
+  // From the worker: epoll's events for the socket, and the connect deadline.
+  void OnEvents(uint32_t events);
+  void OnTimeout();
 
   State state() const { return state_; }
   bool was_ready() const { return was_ready_; }
@@ -51,12 +56,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
     int64_t sent_ns;
   };
 
-  void OnConnect(boost::system::error_code ec);
-  void OnTimeout();
+  void OnConnected();
   void OnUpgradeReply(const ws::UpgradeReply& reply);
   void Ready();
-  void WaitReadable();
-  void OnRead(boost::system::error_code ec, size_t n);
+  void ReadAll(bool until_empty);
   // Handles bytes read: the upgrade reply while handshaking, then frames. Keeps a partial tail.
   void Consume(std::string_view data);
   // Handles the whole frames at the start of `data`; returns the bytes used.
@@ -69,7 +72,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void OnDelivery(std::string_view message);             // the message object: room, seq, text...
   void Write(uint8_t opcode, std::string_view payload);  // one masked frame
   void WriteRaw(std::string bytes);
-  void DoWrite();
+  void Flush();  // writes what is queued until done or the socket is full
   void Fail(const std::string& reason);
   uint32_t NextId();
   uint32_t NextMask();
@@ -84,14 +87,13 @@ class Connection : public std::enable_shared_from_this<Connection> {
   uint32_t next_id_ = 0;
   uint64_t messages_ = 0;
   uint64_t mask_state_;
-  boost::asio::ip::tcp::socket socket_;
-  boost::asio::steady_timer connect_timer_;  // connect, handshake and (socketio) the namespace connect
-  std::string expected_accept_;              // during the handshake only
-  std::string in_;                           // bytes of a frame (or the upgrade reply) not whole yet
-  std::array<char, 512> first_{};            // each read's first bytes: a usual frame whole
+  int fd_ = -1;
+  bool write_blocked_ = false;   // the socket took less than offered: wait for EPOLLOUT
+  std::string expected_accept_;  // during the handshake only
+  std::string in_;               // bytes of a frame (or the upgrade reply) not whole yet
   ws::MessageAssembler assembler_;
-  std::deque<std::string> out_;  // whole frames; the first `writing_` are being written
-  size_t writing_ = 0;
+  std::deque<std::string> out_;  // whole frames, oldest first
+  size_t out_written_ = 0;       // bytes of out_.front() already written
   std::deque<Pending> pending_;  // requests without a reply yet, oldest first
 };
 

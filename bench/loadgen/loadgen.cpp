@@ -4,7 +4,7 @@
 // connect times and the servers' memory per connection. `chat-loadgen --help` lists the options.
 //
 // main runs the phases (connect, join, idle, warmup, measure, drain) and prints the report; the
-// workers (worker.h) do all I/O, each on its own thread and io_context.
+// workers (worker.h) do all I/O, each on its own thread and epoll set.
 
 #include <sys/resource.h>
 #include <unistd.h>

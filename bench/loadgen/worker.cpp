@@ -1,19 +1,42 @@
 #include "worker.h"
 
-#include <boost/asio/ip/address_v4.hpp>
-#include <boost/asio/post.hpp>
-#include <chrono>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <exception>
 
 #include "connection.h"
 
 namespace chat::loadgen {
 
-namespace asio = boost::asio;
+namespace {
 
-Worker::Worker(const RunContext& ctx, std::vector<ConnPlan> plans)
-    : ctx_(ctx), plans_(std::move(plans)), guard_(asio::make_work_guard(ioc_)), ticker_(ioc_) {
+constexpr int kEventsPerWait = 256;
+
+[[noreturn]] void Die(const char* what) {
+  std::fprintf(stderr, "chat-loadgen: worker: %s: %s\n", what, std::strerror(errno));
+  std::exit(1);
+}
+
+}  // namespace
+
+Worker::Worker(const RunContext& ctx, std::vector<ConnPlan> plans) : ctx_(ctx), plans_(std::move(plans)) {
+  epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);
+  if (epoll_fd_ < 0) Die("epoll_create1");
+  wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (wake_fd_ < 0) Die("eventfd");
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.ptr = nullptr;  // the wake fd; every other entry is a Connection
+  if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, wake_fd_, &ev) != 0) Die("epoll_ctl(eventfd)");
+
   const auto& o = ctx.options;
   stats_.Resize(static_cast<size_t>(o.rooms), ctx.targets.size());
   const auto threads = static_cast<size_t>(o.threads);
@@ -26,51 +49,134 @@ Worker::Worker(const RunContext& ctx, std::vector<ConnPlan> plans)
   }
 }
 
-Worker::~Worker() = default;
+Worker::~Worker() {
+  conns_.clear();  // closes their sockets before the epoll set goes
+  if (wake_fd_ >= 0) ::close(wake_fd_);
+  if (epoll_fd_ >= 0) ::close(epoll_fd_);
+}
 
 void Worker::Run() {
-  // A handler that throws would end the thread and the process: report it and carry on.
-  for (;;) {
+  std::array<epoll_event, kEventsPerWait> events{};
+  while (!done_ && !force_stop_.load(std::memory_order_relaxed)) {
+    // A handler that throws would end the thread and the process: report it and carry on.
     try {
-      ioc_.run();
-      return;
+      const int64_t wake_at = NextWake();
+      int n = 0;
+      const int64_t now = NowNs();
+      if (wake_at > now) {
+        timespec timeout{};
+        timespec* timeout_ptr = nullptr;
+        if (wake_at != Schedule::kNever) {
+          const int64_t wait = wake_at - now;
+          timeout.tv_sec = static_cast<time_t>(wait / 1'000'000'000);
+          timeout.tv_nsec = static_cast<long>(wait % 1'000'000'000);
+          timeout_ptr = &timeout;
+        }
+        n = ::epoll_pwait2(epoll_fd_, events.data(), kEventsPerWait, timeout_ptr, nullptr);
+        if (n < 0) {
+          if (errno == EINTR) continue;
+          Die("epoll_pwait2");
+        }
+      }
+      for (int i = 0; i < n; ++i) {
+        if (events[static_cast<size_t>(i)].data.ptr == nullptr) {
+          RunCommands();
+        } else {
+          static_cast<Connection*>(events[static_cast<size_t>(i)].data.ptr)
+              ->OnEvents(events[static_cast<size_t>(i)].events);
+        }
+      }
+      RunDue(NowNs());
     } catch (const std::exception& e) {
       std::fprintf(stderr, "chat-loadgen: worker: unexpected exception: %s\n", e.what());
     }
   }
+  // The connections go only now: an event already returned for one closed during the last batch
+  // still pointed at it.
+  conns_.clear();
+  senders_.clear();
+  deadlines_.clear();
+}
+
+void Worker::Post(std::function<void()> command) {
+  {
+    std::lock_guard lock(commands_mu_);
+    commands_.push_back(std::move(command));
+  }
+  uint64_t one = 1;
+  (void)!::write(wake_fd_, &one, sizeof one);
+}
+
+void Worker::RunCommands() {
+  uint64_t count = 0;
+  (void)!::read(wake_fd_, &count, sizeof count);
+  std::vector<std::function<void()>> todo;
+  {
+    std::lock_guard lock(commands_mu_);
+    todo.swap(commands_);
+  }
+  for (auto& command : todo) command();
+}
+
+int Worker::Watch(int fd, Connection* conn) {
+  epoll_event ev{};
+  ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+  ev.data.ptr = conn;
+  return ::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev) == 0 ? 0 : errno;
+}
+
+void Worker::AddDeadline(int64_t at_ns, Connection* conn) { deadlines_.emplace_back(at_ns, conn); }
+
+int64_t Worker::NextWake() const {
+  int64_t at = next_tick_ns_;
+  if (!deadlines_.empty()) at = std::min(at, deadlines_.front().first);
+  return at;
+}
+
+void Worker::RunDue(int64_t now) {
+  while (!deadlines_.empty() && deadlines_.front().first <= now) {
+    Connection* conn = deadlines_.front().second;
+    deadlines_.pop_front();
+    conn->OnTimeout();
+  }
+  if (next_tick_ns_ <= now) Tick();
 }
 
 void Worker::StartConnecting() {
-  asio::post(ioc_, [this] {
+  Post([this] {
     conns_.reserve(plans_.size());
     LaunchConnects();
   });
 }
 
 void Worker::StartJoining() {
-  asio::post(ioc_, [this] { LaunchJoins(); });
+  Post([this] { LaunchJoins(); });
 }
 
 void Worker::StartSending() {
-  asio::post(ioc_, [this] {
+  Post([this] {
     for (const auto& c : conns_) {
       if (c->plan().sender) senders_.push_back(c.get());
     }
-    if (rate_ > 0 && !senders_.empty()) ScheduleTick();
+    if (rate_ > 0 && !senders_.empty()) next_tick_ns_ = NowNs() + int64_t{ctx_.options.tick_us} * 1000;
   });
 }
 
 void Worker::Shutdown() {
-  asio::post(ioc_, [this] {
-    ticker_.cancel();
+  Post([this] {
+    next_tick_ns_ = Schedule::kNever;
     senders_.clear();
+    deadlines_.clear();
     for (const auto& c : conns_) c->Close();
-    conns_.clear();
-    guard_.reset();
+    done_ = true;
   });
 }
 
-void Worker::ForceStop() { ioc_.stop(); }
+void Worker::ForceStop() {
+  force_stop_.store(true, std::memory_order_relaxed);
+  uint64_t one = 1;
+  (void)!::write(wake_fd_, &one, sizeof one);
+}
 
 // A connect that fails at once calls OnConnectDone from inside Start: the flag keeps that from
 // recursing (thousands deep when, say, every socket() fails) while the loop below picks up the slot.
@@ -83,8 +189,8 @@ void Worker::LaunchConnects() {
     auto conn = std::make_shared<Connection>(*this, plan);
     conns_.push_back(conn);
     ++connects_in_flight_;
-    asio::ip::address source;
-    if (ctx_.source_base) source = asio::ip::address_v4(*ctx_.source_base + plan.index / per_source);
+    std::optional<uint32_t> source;
+    if (ctx_.source_base) source = *ctx_.source_base + plan.index / per_source;
     conn->Start(source);
   }
   launching_connects_ = false;
@@ -114,18 +220,14 @@ void Worker::OnJoinDone() {
   LaunchJoins();
 }
 
-void Worker::ScheduleTick() {
-  ticker_.expires_after(std::chrono::microseconds(ctx_.options.tick_us));
-  ticker_.async_wait([this](boost::system::error_code ec) {
-    if (!ec) Tick();
-  });
-}
-
 void Worker::Tick() {
   const auto& schedule = ctx_.schedule;
   const int64_t start = schedule.send_start.load(std::memory_order_relaxed);
   int64_t now = NowNs();
-  if (now >= schedule.measure_end.load(std::memory_order_relaxed)) return;  // done: no more ticks
+  if (now >= schedule.measure_end.load(std::memory_order_relaxed)) {  // done: no more ticks
+    next_tick_ns_ = Schedule::kNever;
+    return;
+  }
   if (now >= start) {
     auto due = static_cast<uint64_t>(static_cast<double>(now - start) * rate_ / 1e9);
     // After a stall (the machine or this thread was busy), catch up at most one second's worth.
@@ -145,7 +247,7 @@ void Worker::Tick() {
       if (!sent) ++stats_.send_skipped;
     }
   }
-  ScheduleTick();
+  next_tick_ns_ = NowNs() + int64_t{ctx_.options.tick_us} * 1000;
 }
 
 }  // namespace chat::loadgen
