@@ -119,44 +119,50 @@ void WebSocketSession<Stream>::Accepted() {
   DoRead();
 }
 
+// A plain socket waits for readability and is then read on this stack, so an idle connection holds no
+// read buffer and a wake costs one read (with Asio's async_read_some: a read tried at once, which
+// mostly finds nothing, then the wake's). TLS reads through the stream into the session's chunk.
 template <typename Stream>
 void WebSocketSession<Stream>::DoRead() {
-  out_.next_layer().async_read_some(
-      asio::buffer(read_buf_),
-      [self = this->shared_from_this()](beast::error_code ec, size_t n) { self->OnRead(ec, n); });
+  if constexpr (kTls) {
+    out_.next_layer().async_read_some(
+        asio::buffer(read_buf_),
+        [self = this->shared_from_this()](beast::error_code ec, size_t n) { self->OnRead(ec, n); });
+  } else {
+    out_.next_layer().async_wait(
+        asio::ip::tcp::socket::wait_read,
+        [self = this->shared_from_this()](beast::error_code ec) { self->OnRead(ec, 0); });
+  }
 }
 
 template <typename Stream>
 void WebSocketSession<Stream>::OnRead(beast::error_code ec, size_t n) {
   if (finished_) return;
-  if (ec) {
+  auto read_failed = [this](const beast::error_code& e) {
     // EOF after our close frame is the end of a clean close; before, the peer went away without one.
     if (close_sent_) return Finish(closing_ ? "closed by server" : "client closed");
-    return Finish(ec == asio::error::eof ? "connection dropped" : ec.message());
-  }
-  last_read_ = std::chrono::steady_clock::now();
-  ping_sent_ = false;
-  if (!Consume(std::string_view(read_buf_.data(), n))) return;
-  if constexpr (!kTls) {
-    // A full chunk may mean more is waiting: take it now, in larger reads off this stack frame, so a
-    // big message costs a few syscalls without a big buffer on the connection.
-    if (n == read_buf_.size()) {
-      auto& socket = out_.next_layer();
-      ec = out_.MakeNonBlocking();
-      std::array<char, 16384> more;
-      while (!ec) {
-        size_t got = socket.read_some(asio::buffer(more), ec);
-        if (ec == asio::error::would_block || ec == asio::error::try_again) {
-          ec = {};
-          break;
-        }
-        if (ec) {
-          if (close_sent_) return Finish(closing_ ? "closed by server" : "client closed");
-          return Finish(ec == asio::error::eof ? "connection dropped" : ec.message());
-        }
-        if (!Consume(std::string_view(more.data(), got))) return;
-        if (got < more.size()) break;
-      }
+    return Finish(e == asio::error::eof ? "connection dropped" : e.message());
+  };
+  if (ec) return read_failed(ec);
+  if constexpr (kTls) {
+    last_read_ = std::chrono::steady_clock::now();
+    ping_sent_ = false;
+    if (!Consume(std::string_view(read_buf_.data(), n))) return;
+  } else {
+    // Readable: read until a read comes back short (the socket is then empty) or would block (a
+    // wake with nothing to read).
+    auto& socket = out_.next_layer();
+    ec = out_.MakeNonBlocking();
+    if (ec) return read_failed(ec);
+    std::array<char, 16384> buf;
+    for (;;) {
+      size_t got = socket.read_some(asio::buffer(buf), ec);
+      if (ec == asio::error::would_block || ec == asio::error::try_again) break;
+      if (ec) return read_failed(ec);
+      last_read_ = std::chrono::steady_clock::now();
+      ping_sent_ = false;
+      if (!Consume(std::string_view(buf.data(), got))) return;
+      if (got < buf.size()) break;
     }
   }
   DoRead();

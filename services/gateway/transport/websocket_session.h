@@ -5,7 +5,7 @@
 // to it. Incoming bytes go through a WebSocketFrameReader; outgoing frames queue in a CoalescingStream
 // (batched socket writes), bounded in bytes: past the bound the client is closed with 1013.
 //
-// Idle, a connection holds no read buffer beyond a small array, no timer (the IdleSweep pings quiet
+// Idle, a connection holds no read buffer (a TLS one a small array), no timer (the IdleSweep pings quiet
 // clients) and no framing state beyond the reader's few bytes: bench/README.md, scenario 3.
 // `Stream` is what the HTTP session had: beast::tcp_stream (its socket is kept, not its timers), or
 // beast::ssl_stream of one when TLS is on.
@@ -19,6 +19,7 @@
 #include <chrono>
 #include <memory>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "domain/chat_connection.h"
@@ -69,10 +70,12 @@ class WebSocketSession : public ClientSession,
 
  private:
   static constexpr bool kTls = !std::is_same_v<Transport, boost::asio::ip::tcp::socket>;
-  static constexpr size_t kReadChunk = 128;
+  static constexpr size_t kReadChunk = 128;  // TLS: what one read of the stream takes
+  struct NoReadBuffer {};
 
   void Accepted();
   void DoRead();
+  // TLS: `bytes` read into read_buf_; plain: the socket is readable (`bytes` unused).
   void OnRead(boost::beast::error_code ec, size_t bytes);
   // Feeds bytes to the reader and acts on its events; false once the session is done reading.
   bool Consume(std::string_view bytes);
@@ -92,7 +95,7 @@ class WebSocketSession : public ClientSession,
   ConnectionIdentity identity_;
   std::chrono::steady_clock::time_point last_read_;
   std::unique_ptr<boost::asio::steady_timer> linger_;  // only while closing
-  std::array<char, kReadChunk> read_buf_;
+  [[no_unique_address]] std::conditional_t<kTls, std::array<char, kReadChunk>, NoReadBuffer> read_buf_;
   size_t lane_;
   int deflate_window_ = 0;       // permessage-deflate negotiated: the window to compress with
   uint16_t close_code_ = 0;      // what the server closed with
