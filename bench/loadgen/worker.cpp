@@ -25,6 +25,17 @@ constexpr int kEventsPerWait = 256;
   std::exit(1);
 }
 
+// A handler that throws would end the thread and the process: report it and carry on. Each event and
+// command on its own: an edge-triggered event skipped would not come again.
+template <typename Step>
+void Guarded(Step&& step) {
+  try {
+    step();
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "chat-loadgen: worker: unexpected exception: %s\n", e.what());
+  }
+}
+
 }  // namespace
 
 Worker::Worker(const RunContext& ctx, std::vector<ConnPlan> plans) : ctx_(ctx), plans_(std::move(plans)) {
@@ -58,38 +69,32 @@ Worker::~Worker() {
 void Worker::Run() {
   std::array<epoll_event, kEventsPerWait> events{};
   while (!done_ && !force_stop_.load(std::memory_order_relaxed)) {
-    // A handler that throws would end the thread and the process: report it and carry on.
-    try {
-      const int64_t wake_at = NextWake();
-      int n = 0;
-      const int64_t now = NowNs();
-      if (wake_at > now) {
-        timespec timeout{};
-        timespec* timeout_ptr = nullptr;
-        if (wake_at != Schedule::kNever) {
-          const int64_t wait = wake_at - now;
-          timeout.tv_sec = static_cast<time_t>(wait / 1'000'000'000);
-          timeout.tv_nsec = static_cast<long>(wait % 1'000'000'000);
-          timeout_ptr = &timeout;
-        }
-        n = ::epoll_pwait2(epoll_fd_, events.data(), kEventsPerWait, timeout_ptr, nullptr);
-        if (n < 0) {
-          if (errno == EINTR) continue;
-          Die("epoll_pwait2");
-        }
-      }
-      for (int i = 0; i < n; ++i) {
-        if (events[static_cast<size_t>(i)].data.ptr == nullptr) {
+    // Sockets are polled on every turn; a tick or deadline already due only makes the wait zero.
+    const int64_t wake_at = NextWake();
+    timespec timeout{};
+    timespec* timeout_ptr = nullptr;
+    if (wake_at != Schedule::kNever) {
+      const int64_t wait = std::max<int64_t>(0, wake_at - NowNs());
+      timeout.tv_sec = static_cast<time_t>(wait / 1'000'000'000);
+      timeout.tv_nsec = static_cast<long>(wait % 1'000'000'000);
+      timeout_ptr = &timeout;
+    }
+    const int n = ::epoll_pwait2(epoll_fd_, events.data(), kEventsPerWait, timeout_ptr, nullptr);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      Die("epoll_pwait2");
+    }
+    for (size_t i = 0; i < static_cast<size_t>(n); ++i) {
+      const epoll_event& ev = events[i];
+      Guarded([&] {
+        if (ev.data.ptr == nullptr) {
           RunCommands();
         } else {
-          static_cast<Connection*>(events[static_cast<size_t>(i)].data.ptr)
-              ->OnEvents(events[static_cast<size_t>(i)].events);
+          static_cast<Connection*>(ev.data.ptr)->OnEvents(ev.events);
         }
-      }
-      RunDue(NowNs());
-    } catch (const std::exception& e) {
-      std::fprintf(stderr, "chat-loadgen: worker: unexpected exception: %s\n", e.what());
+      });
     }
+    Guarded([&] { RunDue(NowNs()); });
   }
   // The connections go only now: an event already returned for one closed during the last batch
   // still pointed at it.
@@ -115,7 +120,7 @@ void Worker::RunCommands() {
     std::lock_guard lock(commands_mu_);
     todo.swap(commands_);
   }
-  for (auto& command : todo) command();
+  for (auto& command : todo) Guarded(command);
 }
 
 int Worker::Watch(int fd, Connection* conn) {
