@@ -8,11 +8,9 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <cstring>
-#include <vector>
 
 #include "jwt_mint.h"
 #include "protocol.h"

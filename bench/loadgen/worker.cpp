@@ -108,6 +108,10 @@ void Worker::Post(std::function<void()> command) {
     std::lock_guard lock(commands_mu_);
     commands_.push_back(std::move(command));
   }
+  Wake();
+}
+
+void Worker::Wake() {
   uint64_t one = 1;
   (void)!::write(wake_fd_, &one, sizeof one);
 }
@@ -179,8 +183,7 @@ void Worker::Shutdown() {
 
 void Worker::ForceStop() {
   force_stop_.store(true, std::memory_order_relaxed);
-  uint64_t one = 1;
-  (void)!::write(wake_fd_, &one, sizeof one);
+  Wake();
 }
 
 // A connect that fails at once calls OnConnectDone from inside Start: the flag keeps that from

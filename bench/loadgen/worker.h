@@ -74,6 +74,7 @@ class Worker {
 
  private:
   void Post(std::function<void()> command);
+  void Wake();  // from any thread: the loop's wait returns
   void RunCommands();
   void RunDue(int64_t now);
   int64_t NextWake() const;  // NowNs of the next tick or deadline, Schedule::kNever for none
