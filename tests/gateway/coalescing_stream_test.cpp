@@ -2,7 +2,8 @@
 // whole and in the order they were queued, many frames share a socket write, and WhenFlushed waits
 // for the queue to drain. Held frames (WS_WRITE_DELAY_MS) wait for FlushHeld or the next write, and the
 // LaneFlusher flushes each holder once after the delay. A write asked for `now` is made before the call
-// returns, and what the socket does not take goes on asynchronously.
+// returns, and what the socket does not take goes on asynchronously; held raw bytes (the handshake's
+// answer) share the next frame's write.
 #include "transport/coalescing_stream.h"
 
 #include <gtest/gtest.h>
@@ -171,6 +172,22 @@ TEST(CoalescingStream, AWriteAskedForNowIsMadeOnTheCallersStack) {
   got.assign(6, '\0');
   asio::read(p.client, asio::buffer(got));
   EXPECT_EQ(Frames(got), (std::vector<std::string>{"x", "y"}));
+}
+
+TEST(CoalescingStream, HeldRawBytesGoOutWithTheNextFrameInOneWrite) {
+  // The handshake's answer waits for the welcome frame; both go in one write made on this stack.
+  Pair p;
+  const std::string answer = "HTTP/1.1 101 Switching Protocols\r\n\r\n";
+  p.server->QueueRaw(answer, /*hold=*/true);
+  EXPECT_EQ(p.server->flushes(), 0u);
+  EXPECT_EQ(p.server->queued_bytes(), answer.size());
+  p.server->QueueText(std::make_shared<const std::string>("welcome"), false, false, /*now=*/true);
+  EXPECT_EQ(p.server->flushes(), 1u);
+  EXPECT_EQ(p.server->queued_bytes(), 0u);
+  EXPECT_EQ(p.io.poll(), 0u) << "no completion left to run";
+  std::string got(answer.size() + 9, '\0');
+  asio::read(p.client, asio::buffer(got));
+  EXPECT_EQ(got, answer + "\x81\x07" + "welcome");
 }
 
 TEST(CoalescingStream, WhatAWriteNowCannotTakeGoesOnAsynchronouslyInOrder) {

@@ -13,13 +13,14 @@
 // into one buffer first, so that they make few TLS records. SetOwner names the object that owns this
 // stream: a flush in flight holds it alive.
 //
-// A flush asked for `now` (room deliveries: each is a connection's last frame of its lane's batch)
-// writes on the caller's stack over plain TCP, non-blocking, and only what the socket does not take
-// goes on through async_write. Fan-out makes one such write per delivery; through async_write each
-// cost a reactor operation of ~1.1 KB (past glibc's per-thread cache), a posted completion and the
-// owner's reference count: ~10 % of the gateway's CPU at 25,000 deliveries/s. Other frames keep the
-// async path, where what a handler queues behind its first write (a resume's replay, say) goes out
-// together with the next one.
+// A flush asked for `now` (room deliveries: each is a connection's last frame of its lane's batch; and
+// the handshake's answer with the welcome) writes on the caller's stack over plain TCP, non-blocking,
+// gathering straight from the queue (no vector filled, nothing allocated), and only what the socket
+// does not take goes on through async_write. Fan-out makes one such write per delivery; through
+// async_write each cost a reactor operation of ~1.1 KB (past glibc's per-thread cache), a posted
+// completion and the owner's reference count: ~10 % of the gateway's CPU at 25,000 deliveries/s. Other
+// frames keep the async path, where what a handler queues behind its first write (a resume's replay,
+// say) goes out together with the next one.
 
 #include <array>
 #include <boost/asio/async_result.hpp>
@@ -29,6 +30,7 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <memory>
+#include <span>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -43,8 +45,10 @@ class CoalescingStream {
   using next_layer_type = Next;
   // A TLS flush buffer grown past this by a burst is given back.
   static constexpr size_t kLinearKeep = 256 * 1024;
-  // Buffers in one gather write (the kernel takes up to 1024).
+  // Buffers in one gather write (the kernel takes up to 1024), and in one write on the caller's stack
+  // (Asio's limit for one call).
   static constexpr size_t kMaxGather = 256;
+  static constexpr size_t kMaxNowBuffers = 64;
   // Queue entries an idle connection keeps allocated.
   static constexpr size_t kKeepChunks = 2;
 
@@ -105,12 +109,13 @@ class CoalescingStream {
     Push(std::move(c));
   }
 
-  // Queues bytes as they are (the handshake's HTTP answer).
-  void QueueRaw(std::string bytes) {
+  // Queues bytes as they are (the handshake's HTTP answer). `hold`: they wait for the next write, as
+  // QueueText's held frames do.
+  void QueueRaw(std::string bytes, bool hold = false) {
     if (error_) return;
     Chunk c;
     c.owned = std::move(bytes);
-    Push(std::move(c));
+    Push(std::move(c), !hold);
   }
 
   // Drops what is queued behind the write in flight (a slow consumer about to be closed).
@@ -174,6 +179,11 @@ class CoalescingStream {
 
   void Flush(bool now = false) {
     ++flushes_;
+    size_t written = 0;  // bytes of the queue's front chunk that WriteNow got out
+    if constexpr (!kTls) {
+      // Not with a WhenFlushed waiting: its callback must not run inside the caller's Queue*.
+      if (now && !on_flushed_ && WriteNow(written)) return;
+    }
     // The chunks being written move to writing_, which nothing touches until the write completes:
     // the gather list points into them (frame headers and short owned bytes live inside a Chunk).
     const size_t n = std::min(queue_.size(), kMaxGather);
@@ -193,24 +203,17 @@ class CoalescingStream {
       boost::asio::async_write(next_, boost::asio::buffer(linear_), Completion());
     } else {
       gather_.clear();
-      size_t total = 0;
       for (const Chunk& c : writing_) {
         if (c.head_len) gather_.emplace_back(c.head.data(), c.head_len);
-        if (c.shared) {
-          gather_.emplace_back(c.shared->data(), c.shared->size());
-        } else {
-          gather_.emplace_back(c.owned.data(), c.owned.size());
-        }
-        total += c.size();
+        gather_.emplace_back(Body(c));
       }
-      // Not with a WhenFlushed waiting: its callback must not run inside the caller's Queue*.
-      if (now && !on_flushed_) {
-        const size_t wrote = WriteNow();
-        if (wrote == total) return Written();
-        ConsumeGather(wrote);
-      }
+      if (written > 0) ConsumeGather(written);
       boost::asio::async_write(next_, gather_, Completion());
     }
+  }
+
+  static boost::asio::const_buffer Body(const Chunk& c) {
+    return c.shared ? boost::asio::buffer(*c.shared) : boost::asio::buffer(c.owned);
   }
 
   // A write in flight holds the owner alive until its completion.
@@ -218,13 +221,40 @@ class CoalescingStream {
     return [this, keep = owner_.lock()](boost::beast::error_code ec, size_t) { OnFlushed(ec); };
   }
 
-  // Writes what the socket takes without waiting (at most its first 64 buffers, Asio's limit for one
-  // call); 0 on an error, which the async write that follows meets again and reports.
-  size_t WriteNow() {
-    boost::system::error_code ec = MakeNonBlocking();
-    if (ec) return 0;
-    const size_t n = next_.write_some(gather_, ec);
-    return ec ? 0 : n;
+  // Writes the queue on the caller's stack, non-blocking, gathering from the queued chunks themselves
+  // (no writing_ or gather_ to fill: an idle connection's write allocates nothing). True if all of it
+  // went out; otherwise the chunks that did are dropped and `written` is what went of the next one.
+  // An error leaves the rest to the async write, which meets it again and reports it.
+  bool WriteNow(size_t& written) {
+    written = 0;
+    if (MakeNonBlocking()) return false;
+    while (!queue_.empty()) {
+      std::array<boost::asio::const_buffer, kMaxNowBuffers> bufs;
+      size_t nb = 0;
+      size_t chunks = 0;
+      for (const Chunk& c : queue_) {
+        if (nb + 2 > bufs.size()) break;
+        if (c.head_len) bufs[nb++] = boost::asio::const_buffer(c.head.data(), c.head_len);
+        bufs[nb++] = Body(c);
+        ++chunks;
+      }
+      boost::system::error_code ec;
+      size_t left = next_.write_some(std::span<const boost::asio::const_buffer>(bufs.data(), nb), ec);
+      if (ec) return false;
+      size_t done = 0;
+      while (done < chunks && left >= queue_[done].size()) {
+        left -= queue_[done].size();
+        queued_bytes_ -= queue_[done].size();
+        ++done;
+      }
+      queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(done));
+      if (done < chunks) {
+        written = left;
+        return false;  // the socket took what it could
+      }
+    }
+    Idle();
+    return true;
   }
 
   // Drops the first `n` bytes from the gather list.
@@ -233,14 +263,6 @@ class CoalescingStream {
     while (whole < gather_.size() && n >= gather_[whole].size()) n -= gather_[whole++].size();
     gather_.erase(gather_.begin(), gather_.begin() + static_cast<std::ptrdiff_t>(whole));
     if (n > 0) gather_.front() += n;
-  }
-
-  // The flush went out whole on the caller's stack.
-  void Written() {
-    for (const Chunk& c : writing_) queued_bytes_ -= c.size();
-    writing_.clear();
-    if (!queue_.empty()) return Flush();  // past kMaxGather
-    Idle();
   }
 
   // Idle again: keep room for the usual one or two frames, give back what a burst took.

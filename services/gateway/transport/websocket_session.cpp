@@ -90,7 +90,8 @@ void WebSocketSession<Stream>::Run(const http::request<http::string_body>& req,
     if (extensions.empty()) deflate_window_ = 0;
     if (deflate_window_ != 0) reader_.EnableDeflate();
   }
-  out_.QueueRaw(SwitchingProtocolsResponse(answer.accept, subprotocol, extensions));
+  // Held: the welcome frame that Accepted sends takes it along, one write for both.
+  out_.QueueRaw(SwitchingProtocolsResponse(answer.accept, subprotocol, extensions), /*hold=*/true);
   Accepted();
 }
 
@@ -115,7 +116,12 @@ void WebSocketSession<Stream>::Accepted() {
                          std::move(send_with_next)});
   log::Info("connection opened", {{"conn", identity_.connection_id}, {"user", identity_.user}});
   last_read_ = std::chrono::steady_clock::now();
+  // The handshake's answer and the welcome go out in one write, made on this stack (Send's `now`):
+  // in a connect storm the second write was one of a connect's ~12 syscalls, and woke the client twice.
+  accepting_ = true;
   chat_->Start();
+  accepting_ = false;
+  out_.FlushHeld(/*now=*/true);
   DoRead();
 }
 
@@ -253,10 +259,11 @@ void WebSocketSession<Stream>::Send(std::shared_ptr<const std::string> frame, bo
   const bool hold = lane_hold || with_next;
   bool held;
   if (deflate_window_ != 0 && frame->size() >= static_cast<size_t>(ctx_.config.ws_deflate_min_bytes)) {
-    held = out_.QueueText(ctx_.deflate_by_lane[lane_]->Get(frame, deflate_window_), true, hold, delivering_);
+    held = out_.QueueText(ctx_.deflate_by_lane[lane_]->Get(frame, deflate_window_), true, hold,
+                          delivering_ || accepting_);
     ctx_.frames_deflated.Inc();
   } else {
-    held = out_.QueueText(std::move(frame), false, hold, delivering_);
+    held = out_.QueueText(std::move(frame), false, hold, delivering_ || accepting_);
   }
   ctx_.frames_out.Inc();
   if (lane_hold) ctx_.frames_held.Inc();

@@ -106,6 +106,7 @@ class WebSocketSession : public ClientSession,
   bool finished_ = false;
   bool delivering_ = false;  // frames sent now are a room's fan-out (may be held)
   bool flush_due_ = false;   // held frames wait for the lane's flusher
+  bool accepting_ = false;   // frames sent now are the welcome (written with the handshake's answer)
 };
 
 }  // namespace chat::gateway
