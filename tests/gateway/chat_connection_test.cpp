@@ -5,6 +5,8 @@
 #include <google/protobuf/util/json_util.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "gateway/recording_messages.h"
 
@@ -52,15 +54,17 @@ class ChatConnectionTest : public ::testing::Test {
             [this](std::chrono::milliseconds, std::function<void()> fn) { later_.push_back(std::move(fn)); },
             [this](std::shared_ptr<const std::string> f) { Record(*f, false); },
             [this](uint16_t code, std::string) { closed_with_ = code; }, std::weak_ptr<RoomMember>(),
-            [this](std::shared_ptr<const std::string> f) { Record(*f, true); }});
+            [this](std::shared_ptr<const std::string> f) { Record(*f, true); },
+            [this](std::shared_ptr<const std::string> f) { Record(*f, false, true); }});
   }
 
-  void Record(const std::string& bytes, bool with_next) {
+  void Record(const std::string& bytes, bool with_next, bool last = false) {
     ServerFrame frame;
     auto st = google::protobuf::util::JsonStringToMessage(bytes, &frame);
     EXPECT_TRUE(st.ok()) << bytes;
     frames_.push_back(frame);
     with_next_.push_back(with_next);
+    last_.push_back(last);
   }
 
   ServerFrame Last() {
@@ -84,6 +88,7 @@ class ChatConnectionTest : public ::testing::Test {
   RecordingFanout fanout_;
   std::vector<ServerFrame> frames_;
   std::vector<bool> with_next_;  // per frame: queued to wait for the next write
+  std::vector<bool> last_;       // per frame: sent as its turn's last (Io::send_last)
   std::vector<std::function<void()>> later_;
   uint16_t closed_with_ = 0;
   std::unique_ptr<ChatConnection> conn_;
@@ -95,6 +100,7 @@ TEST_F(ChatConnectionTest, StartReportsPresenceAndWelcomes) {
   EXPECT_EQ(Last().welcome().user(), "alice");
   EXPECT_EQ(Last().welcome().connection_id(), "gw1-1");
   EXPECT_EQ(Last().welcome().heartbeat_seconds(), 15u);
+  EXPECT_TRUE(last_.back()) << "the welcome ends Start: it goes out with the handshake's answer";
   ASSERT_EQ(presence_.requests.size(), 1u);
   EXPECT_EQ(presence_.requests[0].opened().conn().user(), "alice");
 }
@@ -534,9 +540,12 @@ TEST_F(ChatConnectionTest, OwnMessageBeforeItsAckWaitsForTheAcksWrite) {
   GatewayReply r;
   r.mutable_sent()->mutable_message()->set_room("general");
   r.mutable_sent()->mutable_message()->set_seq(9);
-  messages_.Answer(messages_.requests.size() - 2, r);  // c1's ack: queued as usual, it starts the write
+  messages_.Answer(messages_.requests.size() - 2, r);  // c1's ack: it starts the write, at once
   ASSERT_TRUE(Last().has_ack());
   EXPECT_FALSE(with_next_.back());
+  EXPECT_TRUE(last_.back()) << "an ack ends its turn: written on the caller's stack";
+  EXPECT_EQ(std::count(last_.begin() + static_cast<std::ptrdiff_t>(before), last_.end(), true), 1)
+      << "deliveries are not sent `last`";
   // c1 is answered: a late copy (a duplicate from pub/sub aside) would go at once; c2 still waits.
   conn_->OnDelivery(live(11, "alice", "c1"));
   EXPECT_FALSE(with_next_.back());
@@ -548,6 +557,7 @@ TEST_F(ChatConnectionTest, OwnMessageBeforeItsAckWaitsForTheAcksWrite) {
   refused.mutable_error()->set_message("storage unavailable");
   messages_.Answer(messages_.requests.size() - 1, refused);
   EXPECT_TRUE(Last().has_error());
+  EXPECT_FALSE(last_.back());
   conn_->OnDelivery(live(13, "alice", "c2"));
   EXPECT_FALSE(with_next_.back());
   EXPECT_EQ(SeqsOf(frames_), (std::vector<int64_t>{8, 9, 10, 11, 12, 13}));

@@ -104,6 +104,7 @@ ChatConnection::ChatConnection(ConnectionIdentity identity, ConnectionLimits lim
       close_(std::move(io.close)),
       self_(std::move(io.self)),
       send_with_next_(std::move(io.send_with_next)),
+      send_last_(std::move(io.send_last)),
       limiter_(limits.send_rate_per_second, limits.send_burst),
       join_limiter_(limits.join_rate_per_second, limits.join_burst),
       typing_limiter_(limits.typing_rate_per_second, limits.typing_burst),
@@ -132,13 +133,15 @@ void ChatConnection::Start() {
   w->set_user(identity_.user);
   w->set_connection_id(identity_.connection_id);
   w->set_heartbeat_seconds(limits_.heartbeat_seconds);
-  Reply(std::nullopt, std::move(f));
+  Reply(std::nullopt, std::move(f), /*last=*/true);
 }
 
-void ChatConnection::Reply(std::optional<uint32_t> ref, ServerFrame frame) {
+void ChatConnection::Reply(std::optional<uint32_t> ref, ServerFrame frame, bool last) {
   if (ref) frame.set_ref(*ref);
   metrics_.FrameOut(frame.body_case()).Inc();
-  send_(std::make_shared<const std::string>(EncodeServerFrame(frame)));
+  auto bytes = std::make_shared<const std::string>(EncodeServerFrame(frame));
+  if (last && send_last_) return send_last_(std::move(bytes));
+  send_(std::move(bytes));
 }
 
 void ChatConnection::ReplyError(std::optional<uint32_t> ref, const absl::Status& status,
@@ -499,7 +502,7 @@ void ChatConnection::HandleSend(std::optional<uint32_t> ref, const chat::v1::Sen
       absl::Status st = Outcome(r);
       if (!st.ok()) return ReplyError(ref, st);
       metrics_.sends_acked.Inc();
-      Reply(ref, AckFrame(r->sent()));
+      Reply(ref, AckFrame(r->sent()), /*last=*/true);
       if (!r->sent().duplicate()) ClearTyping(r->sent().message().room());
     });
   });

@@ -88,6 +88,11 @@ class ChatConnection {
     // Queue a frame that waits for the next write instead of starting one: the sender's own copy of a
     // message whose ack is still to come, so that both go out in one socket write. Unset: `send`.
     Send send_with_next;
+    // Queue the frame that ends this turn's output (the welcome, a send's ack), written at once on this
+    // thread's stack together with whatever waits for it, instead of through an async write and its posted
+    // completion. Not for a turn that sends more frames after it (they would each make a write).
+    // Unset: `send`.
+    Send send_last;
   };
 
   ChatConnection(ConnectionIdentity identity, ConnectionLimits limits, MessagesBackend& messages,
@@ -118,7 +123,8 @@ class ChatConnection {
     bool typing = false;
   };
 
-  void Reply(std::optional<uint32_t> ref, chat::v1::ServerFrame frame);
+  // `last`: the turn's last frame (Io::send_last).
+  void Reply(std::optional<uint32_t> ref, chat::v1::ServerFrame frame, bool last = false);
   void ReplyError(std::optional<uint32_t> ref, const absl::Status& status, uint32_t retry_after_ms = 0);
   // join and resume: subscribe, check access and read the last seq, replay (resume), answer, go live.
   void HandleJoin(std::optional<uint32_t> ref, const std::string& room, std::optional<int64_t> resume_after);
@@ -157,6 +163,7 @@ class ChatConnection {
   CloseFn close_;
   std::weak_ptr<RoomMember> self_;
   Send send_with_next_;
+  Send send_last_;
   SendLimiter limiter_;
   SendLimiter join_limiter_;
   SendLimiter typing_limiter_;

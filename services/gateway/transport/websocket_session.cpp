@@ -105,6 +105,9 @@ void WebSocketSession<Stream>::Accepted() {
   ChatConnection::Send send_with_next = [this](std::shared_ptr<const std::string> frame) {
     Send(std::move(frame), true);
   };
+  ChatConnection::Send send_last = [this](std::shared_ptr<const std::string> frame) {
+    Send(std::move(frame), false, /*now=*/true);
+  };
   ChatConnection::CloseFn close = [this](uint16_t code, std::string reason) {
     Close(code, std::move(reason));
   };
@@ -113,14 +116,12 @@ void WebSocketSession<Stream>::Accepted() {
       ctx_.connection_metrics,
       ChatConnection::Io{PostTo(weak, out_.get_executor()), PostAfterTo(weak, out_.get_executor()),
                          std::move(send), std::move(close), std::weak_ptr<RoomMember>(weak),
-                         std::move(send_with_next)});
+                         std::move(send_with_next), std::move(send_last)});
   log::Info("connection opened", {{"conn", identity_.connection_id}, {"user", identity_.user}});
   last_read_ = std::chrono::steady_clock::now();
-  // The handshake's answer and the welcome go out in one write, made on this stack (Send's `now`):
-  // in a connect storm the second write was one of a connect's ~12 syscalls, and woke the client twice.
-  accepting_ = true;
+  // The handshake's answer and the welcome (sent `last`) go out in one write, made on this stack: in a
+  // connect storm the second write was one of a connect's ~12 syscalls, and woke the client twice.
   chat_->Start();
-  accepting_ = false;
   out_.FlushHeld(/*now=*/true);
   DoRead();
 }
@@ -239,7 +240,7 @@ void WebSocketSession<Stream>::FlushHeld() {
 }
 
 template <typename Stream>
-void WebSocketSession<Stream>::Send(std::shared_ptr<const std::string> frame, bool with_next) {
+void WebSocketSession<Stream>::Send(std::shared_ptr<const std::string> frame, bool with_next, bool now) {
   if (close_sent_ || finished_) return;
   if (out_.queued_bytes() + frame->size() > static_cast<size_t>(ctx_.config.outbound_queue_bytes)) {
     // Like Redis's client-output-buffer-limit: a reader this far behind is cut off; it resumes later.
@@ -253,17 +254,18 @@ void WebSocketSession<Stream>::Send(std::shared_ptr<const std::string> frame, bo
   // else (an ack, a control frame, the room's last message of the read) goes at once and takes the held
   // frames along. A frame `with_next` (the sender's own message before its ack) waits for whatever is
   // written next without asking the lane for a flush. A room message's write, and the lane's flush, are
-  // made on this stack (CoalescingStream's `now`): fan-out makes one per delivery.
+  // made on this stack (CoalescingStream's `now`): fan-out makes one per delivery; so is a turn's last
+  // frame (`now`: the welcome, an ack).
   const bool lane_hold =
       delivering_ && lane_ < ctx_.flush_by_lane.size() && ctx_.flush_by_lane[lane_]->Holds();
   const bool hold = lane_hold || with_next;
   bool held;
   if (deflate_window_ != 0 && frame->size() >= static_cast<size_t>(ctx_.config.ws_deflate_min_bytes)) {
     held = out_.QueueText(ctx_.deflate_by_lane[lane_]->Get(frame, deflate_window_), true, hold,
-                          delivering_ || accepting_);
+                          delivering_ || now);
     ctx_.frames_deflated.Inc();
   } else {
-    held = out_.QueueText(std::move(frame), false, hold, delivering_ || accepting_);
+    held = out_.QueueText(std::move(frame), false, hold, delivering_ || now);
   }
   ctx_.frames_out.Inc();
   if (lane_hold) ctx_.frames_held.Inc();

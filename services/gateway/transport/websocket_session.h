@@ -79,8 +79,9 @@ class WebSocketSession : public ClientSession,
   void OnRead(boost::beast::error_code ec, size_t bytes);
   // Feeds bytes to the reader and acts on its events; false once the session is done reading.
   bool Consume(std::string_view bytes);
-  // `with_next`: the frame waits for the next write (ChatConnection::Io::send_with_next).
-  void Send(std::shared_ptr<const std::string> frame, bool with_next = false);
+  // `with_next`: the frame waits for the next write (ChatConnection::Io::send_with_next); `now`: a write
+  // it starts is made on this stack (Io::send_last).
+  void Send(std::shared_ptr<const std::string> frame, bool with_next = false, bool now = false);
   // Server-initiated close with `code`; the peer's close (or EOF, or a timeout) ends it.
   void Close(uint16_t code, std::string reason);
   void SendClose(uint16_t code, std::string_view reason);
@@ -106,7 +107,6 @@ class WebSocketSession : public ClientSession,
   bool finished_ = false;
   bool delivering_ = false;  // frames sent now are a room's fan-out (may be held)
   bool flush_due_ = false;   // held frames wait for the lane's flusher
-  bool accepting_ = false;   // frames sent now are the welcome (written with the handshake's answer)
 };
 
 }  // namespace chat::gateway
