@@ -1,6 +1,7 @@
 // Group commit against a real PostgreSQL: gap-free seqs under concurrent senders, also with two
 // writers (two messages replicas) on one room, idempotent sends racing each other, publish before
-// completion while the next batch is already being stored, and the writer's linger under load.
+// completion while the next batch is already being stored, the writer's linger under load, and which
+// thread finishes a batch.
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -25,6 +26,7 @@ class RecordingPublisher : public EventPublisher {
   absl::Status Publish(const std::vector<chat::v1::ChatMessage>& messages) override {
     std::lock_guard lock(mu);
     for (const auto& m : messages) published.push_back(m);
+    threads.push_back(std::this_thread::get_id());
     return absl::OkStatus();
   }
   absl::Status PublishControl(const chat::v1::ControlEvent&) override { return absl::OkStatus(); }
@@ -33,6 +35,7 @@ class RecordingPublisher : public EventPublisher {
   }
   std::mutex mu;
   std::vector<chat::v1::ChatMessage> published;
+  std::vector<std::thread::id> threads;  // per Publish: the thread that made it
 };
 
 // The real store, holding its first commit until `release` so a test can line sends up behind it; it
@@ -47,6 +50,7 @@ class GatedStore : public PgMessageStore {
     {
       std::lock_guard lock(mu_);
       sizes_.push_back(batch.size());
+      writer_ = std::this_thread::get_id();
     }
     if (!first_entered_.exchange(true)) {
       entered_.set_value();
@@ -60,6 +64,10 @@ class GatedStore : public PgMessageStore {
     return sizes_;
   }
   std::future<void> Entered() { return entered_.get_future(); }
+  std::thread::id Writer() {
+    std::lock_guard lock(mu_);
+    return writer_;
+  }
 
  private:
   std::shared_future<void> release_;
@@ -67,6 +75,7 @@ class GatedStore : public PgMessageStore {
   std::promise<void> entered_;
   std::mutex mu_;
   std::vector<size_t> sizes_;
+  std::thread::id writer_;
 };
 
 class CommitBatcherTest : public ::testing::Test {
@@ -305,6 +314,29 @@ TEST_F(CommitBatcherTest, OnAQuietServerALoneSendIsStoredWithoutLingering) {
   CommitBatcher& b = *g->batcher;
   for (int i = 0; i < 5; ++i) EXPECT_TRUE(SendOne(b, "q" + std::to_string(i)).get().ok());
   EXPECT_EQ(g->store->BatchSizes(), (std::vector<size_t>(5, 1)));
+}
+
+TEST_F(CommitBatcherTest, TheWriterFinishesABatchItselfOnlyWhenNoSendWaits) {
+  // m2 queues while m1's commit is held: m1's batch goes to the finishing thread and the writer stores
+  // m2 meanwhile. Nothing waits behind m2, nor behind m3 later: the writer publishes those itself.
+  auto g = MakeGated(64, std::chrono::microseconds(0));
+  auto entered = g->store->Entered();
+  auto m1 = SendOne(*g->batcher, "m1");
+  entered.wait();
+  auto m2 = SendOne(*g->batcher, "m2");
+  g->release.set_value();
+  ASSERT_TRUE(m1.get().ok());
+  ASSERT_TRUE(m2.get().ok());
+  ASSERT_TRUE(SendOne(*g->batcher, "m3").get().ok());
+  EXPECT_EQ(g->store->BatchSizes(), (std::vector<size_t>{1, 1, 1}));
+  std::lock_guard lock(g->pub.mu);
+  ASSERT_EQ(g->pub.threads.size(), 3u);
+  const std::thread::id writer = g->store->Writer();
+  EXPECT_NE(g->pub.threads[0], writer) << "m1: m2 was waiting, the finisher publishes";
+  EXPECT_EQ(g->pub.threads[1], writer) << "m2: nothing waiting";
+  EXPECT_EQ(g->pub.threads[2], writer) << "m3: a lone send";
+  ASSERT_EQ(g->pub.published.size(), 3u);
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(g->pub.published[static_cast<size_t>(i)].seq(), i + 1);
 }
 
 }  // namespace

@@ -1,9 +1,11 @@
 #pragma once
 // Group commit: sends from every stream and RPC queue here; one writer thread stores what has queued
 // up in one transaction; a second thread publishes each committed batch's new messages and only then
-// completes its sends, while the writer already stores the next batch. Batches are published and
-// completed in commit order, so each room's messages go out in seq order. Submit is thread-safe and
-// never blocks; completions run on the finishing thread and must not block.
+// completes its sends, while the writer already stores the next batch. When no send waits to be
+// stored, the writer publishes and completes the batch itself (a quiet server's sends skip a thread
+// hand-off). Batches are published and completed in commit order, so each room's messages go out in
+// seq order. Submit is thread-safe and never blocks; completions run on the writer or the finishing
+// thread and must not block.
 //
 // Under load the writer lingers before taking the next batch: after a commit of two or more messages
 // (sends were already waiting on each other) it waits up to `linger` for the queue to fill to
@@ -76,6 +78,7 @@ class CommitBatcher {
   std::mutex finish_mu_;
   std::condition_variable finish_cv_;  // a batch to finish, or room for one, or the writer is done
   std::deque<Committed> committed_waiting_;
+  bool finishing_ = false;  // a batch is being published and completed (by either thread)
   bool writer_done_ = false;
   std::thread finisher_;
 
@@ -85,6 +88,7 @@ class CommitBatcher {
   Counter& duplicates_;
   Counter& commit_failures_;
   Counter& publish_failures_;
+  Counter& finished_by_writer_;
 };
 
 }  // namespace chat::messages
