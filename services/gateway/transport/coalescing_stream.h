@@ -239,17 +239,17 @@ class CoalescingStream {
         ++chunks;
       }
       boost::system::error_code ec;
-      size_t left = next_.write_some(std::span<const boost::asio::const_buffer>(bufs.data(), nb), ec);
+      size_t wrote = next_.write_some(std::span<const boost::asio::const_buffer>(bufs.data(), nb), ec);
       if (ec) return false;
-      size_t done = 0;
-      while (done < chunks && left >= queue_[done].size()) {
-        left -= queue_[done].size();
+      size_t done = 0;  // chunks that went out whole
+      while (done < chunks && wrote >= queue_[done].size()) {
+        wrote -= queue_[done].size();
         queued_bytes_ -= queue_[done].size();
         ++done;
       }
       queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(done));
       if (done < chunks) {
-        written = left;
+        written = wrote;
         return false;  // the socket took what it could
       }
     }
