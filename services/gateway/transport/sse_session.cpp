@@ -82,7 +82,8 @@ void SseSession<Stream>::Start() {
       identity_, ConnectionLimitsFrom(ctx_.config), ctx_.messages, ctx_.presence, ctx_.fanout,
       ctx_.connection_metrics,
       ChatConnection::Io{PostTo(weak, stream_.get_executor()), PostAfterTo(weak, stream_.get_executor()),
-                         std::move(send), std::move(close), std::weak_ptr<RoomMember>(weak), nullptr, nullptr});
+                         std::move(send), std::move(close), std::weak_ptr<RoomMember>(weak), nullptr,
+                         nullptr});
   log::Info("sse stream opened", {{"conn", identity_.connection_id},
                                   {"user", identity_.user},
                                   {"rooms", static_cast<int64_t>(start_rooms_.size())}});
