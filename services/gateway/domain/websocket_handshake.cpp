@@ -52,14 +52,9 @@ std::string WebSocketAcceptFor(std::string_view key) {
 
 std::string SwitchingProtocolsResponse(std::string_view accept, std::string_view subprotocol,
                                        std::string_view extensions) {
-  constexpr std::string_view kHead =
+  std::string r =
       "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
       "Server: chat-gateway\r\nSec-WebSocket-Accept: ";
-  // One allocation of the final size: the answer lives only until its write.
-  std::string r;
-  r.reserve(kHead.size() + accept.size() + 2 + (subprotocol.empty() ? 0 : 26 + subprotocol.size()) +
-            (extensions.empty() ? 0 : 28 + extensions.size()) + 2);
-  r += kHead;
   r += accept;
   r += "\r\n";
   if (!subprotocol.empty()) {
