@@ -190,6 +190,18 @@ TEST(CoalescingStream, HeldRawBytesGoOutWithTheNextFrameInOneWrite) {
   EXPECT_EQ(got, answer + "\x81\x07" + "welcome");
 }
 
+TEST(CoalescingStream, AControlFrameAskedForNowIsMadeOnTheCallersStack) {
+  // The keepalive sweep's ping (and a pong): no reactor operation for each idle connection.
+  Pair p;
+  p.server->QueueFrame(0x9, std::string(), /*now=*/true);
+  EXPECT_EQ(p.server->flushes(), 1u);
+  EXPECT_EQ(p.server->queued_bytes(), 0u);
+  EXPECT_EQ(p.io.poll(), 0u) << "no completion left to run";
+  std::string got(2, '\0');
+  asio::read(p.client, asio::buffer(got));
+  EXPECT_EQ(got, std::string("\x89\x00", 2));
+}
+
 TEST(CoalescingStream, WhatAWriteNowCannotTakeGoesOnAsynchronouslyInOrder) {
   Pair p;
   std::vector<std::string> sent;

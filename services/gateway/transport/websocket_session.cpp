@@ -192,7 +192,7 @@ bool WebSocketSession<Stream>::Consume(std::string_view bytes) {
         if (!close_sent_ && chat_) chat_->OnBinary();
         break;
       case WebSocketEvent::Kind::kPing:
-        if (!close_sent_) out_.QueueFrame(kOpPong, std::move(e.payload));
+        if (!close_sent_) out_.QueueFrame(kOpPong, std::move(e.payload), /*now=*/true);
         break;
       case WebSocketEvent::Kind::kPong:
         break;
@@ -296,7 +296,7 @@ void WebSocketSession<Stream>::CheckIdleFromAnyThread(std::chrono::steady_clock:
       self->CloseSocket();
     } else if (quiet >= heartbeat && !self->ping_sent_ && !self->close_sent_) {
       self->ping_sent_ = true;
-      self->out_.QueueFrame(kOpPing, std::string());
+      self->out_.QueueFrame(kOpPing, std::string(), /*now=*/true);
     }
   });
 }
