@@ -236,7 +236,7 @@ async function idleCpu(ms = 2000) {
   const a = machineCpu();
   await sleep(ms);
   const b = machineCpu();
-  return (100 * (b.busy - a.busy)) / (ms / 1000);
+  return { busy: (100 * (b.busy - a.busy)) / (ms / 1000), steal: (100 * (b.steal - a.steal)) / (ms / 1000) };
 }
 
 // ---- PostgreSQL + Redis for the peers ---------------------------------------------------------------
@@ -487,11 +487,16 @@ async function withSystem(key, startOpts, fn) {
 
 // ---- the load generator -----------------------------------------------------------------------------
 
-/** Busy and total CPU seconds of the whole machine so far (all cores; /proc/stat's first line). */
+/**
+ * Busy and total CPU seconds of the whole machine so far (all cores; /proc/stat's first line). Busy
+ * includes steal: time the hypervisor gave this VM's virtual CPUs to someone else, reported on its own
+ * too, because a VM's slow hours may be that rather than anything running here.
+ */
 function machineCpu() {
   const f = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1, 9).map(Number);
   const total = f.reduce((a, b) => a + b, 0);
-  return { busy: (total - f[3] - f[4]) / CLK_TCK, total: total / CLK_TCK }; // minus idle, iowait
+  // minus idle, iowait; f[7] is steal
+  return { busy: (total - f[3] - f[4]) / CLK_TCK, steal: f[7] / CLK_TCK, total: total / CLK_TCK };
 }
 
 /** CPU seconds (user + system) of process pid so far, or null when it is gone. */
@@ -510,7 +515,8 @@ function cpuSeconds(pid) {
  * server's and the load generator's CPU use (percent of one core) over the measurement window,
  * sampled from /proc every 250 ms (the window starts at the loadgen's "sending" line + warmup), per
  * server process, and the whole machine's (percent of one core, so up to 100 × cores): what the
- * machine did besides server + loadgen is PostgreSQL, Redis and, on a busy machine, noise.
+ * machine did besides server + loadgen is PostgreSQL, Redis and, on a busy machine, noise; of it, the
+ * part the hypervisor stole.
  */
 async function runLoadgen(sys, p, opts) {
   const args = [];
@@ -542,7 +548,8 @@ async function runLoadgen(sys, p, opts) {
   const samples = [];
   const sample = () => {
     const procs = Object.fromEntries(Object.entries(sys.cpuPids).map(([name, pid]) => [name, cpuSeconds(pid)]));
-    samples.push({ t: performance.now(), procs, lg: cpuSeconds(child.pid), machine: machineCpu().busy });
+    const m = machineCpu();
+    samples.push({ t: performance.now(), procs, lg: cpuSeconds(child.pid), machine: m.busy, steal: m.steal });
   };
   const sampler = setInterval(sample, 250);
   sample();
@@ -588,6 +595,7 @@ function windowCpu(samples, sendingAt, p) {
     byProcess,
     loadgen: pct(a.lg, b.lg),
     machine: pct(a.machine, b.machine),
+    steal: pct(a.steal, b.steal),
   };
 }
 
@@ -798,7 +806,7 @@ const SCENARIOS = {
         const batch = r.commit?.mean_batch != null
           ? `, ${r.commit.mean_batch.toFixed(1)} msgs/commit, ${r.commit.mean_ms.toFixed(2)} ms/commit`
           : '';
-        const cpu = r.cpu ? `, CPU % server ${fmtCpu(r.cpu.server)}${cpuBreakdown(r.cpu)} loadgen ${fmtCpu(r.cpu.loadgen)} machine ${fmtCpu(r.cpu.machine)}` : '';
+        const cpu = r.cpu ? `, CPU % server ${fmtCpu(r.cpu.server)}${cpuBreakdown(r.cpu)} loadgen ${fmtCpu(r.cpu.loadgen)} machine ${fmtMachine(r.cpu)}` : '';
         const err = errorCount(r) ? `, ${errorCount(r)} errors: ${errorText(r)}` : '';
         return { rate, report: r, summary: `acked ${fmtInt(r.acks_per_s)}/s, ack p50 ${fmtMs(r.ack_latency_ms.p50)} p99 ${fmtMs(r.ack_latency_ms.p99)} ms${batch}${err}${cpu}` };
       }, (r) => overloadReason(r, { latencyKey: 'ack_latency_ms', p99Max: 20, lossKey: 'acks' }));
@@ -880,7 +888,7 @@ function runSummary(r) {
   const err = errorCount(r);
   return `deliveries ${fmtInt(r.deliveries_per_s)}/s (lost ${lostPct(r).toFixed(2)} %), p50 ${fmtMs(l.p50)} p90 ${fmtMs(l.p90)} ` +
     `p99 ${fmtMs(l.p99)} max ${fmtMs(l.max)} ms, acks ${fmtInt(r.acks_per_s)}/s${err ? `, ${err} errors: ${errorText(r)}` : ''}` +
-    `${r.cpu ? `, CPU % server ${fmtCpu(r.cpu.server)}${cpuBreakdown(r.cpu)} loadgen ${fmtCpu(r.cpu.loadgen)} machine ${fmtCpu(r.cpu.machine)}` : ''}`;
+    `${r.cpu ? `, CPU % server ${fmtCpu(r.cpu.server)}${cpuBreakdown(r.cpu)} loadgen ${fmtCpu(r.cpu.loadgen)} machine ${fmtMachine(r.cpu)}` : ''}`;
 }
 
 /** " (gateway-0 40 + messages 30 + presence 2)" when the server is several processes. */
@@ -907,7 +915,7 @@ function stepsTable(res, latencyKey) {
     for (const s of res[k]?.result?.steps ?? []) {
       const r = s.report;
       rows.push([SYSTEMS[k].label, fmtInt(s.rate), fmtInt(r.sent_per_s), fmtInt(r.acks_per_s), fmtInt(r.deliveries_per_s), lostPct(r).toFixed(2),
-        fmtMs(r[latencyKey].p50), fmtMs(r[latencyKey].p99), fmtCpu(r.cpu?.server), fmtCpu(r.cpu?.loadgen), fmtCpu(r.cpu?.machine), s.reason ?? 'ok']);
+        fmtMs(r[latencyKey].p50), fmtMs(r[latencyKey].p99), fmtCpu(r.cpu?.server), fmtCpu(r.cpu?.loadgen), fmtMachine(r.cpu), s.reason ?? 'ok']);
     }
   }
   return { headers, rows };
@@ -928,6 +936,14 @@ function fmtMs(v) {
 }
 function fmtCpu(v) {
   return Number.isFinite(v) ? v.toFixed(0) : 'n/a';
+}
+function fmtSteal(v) {
+  return Number.isFinite(v) ? v.toFixed(1) : 'n/a';
+}
+// Machine CPU with the part the hypervisor stole, e.g. "164 (steal 3)".
+function fmtMachine(cpu) {
+  if (!cpu) return 'n/a';
+  return Number.isFinite(cpu.steal) ? `${fmtCpu(cpu.machine)} (steal ${fmtCpu(cpu.steal)})` : fmtCpu(cpu.machine);
 }
 function fmtKib(v) {
   return Number.isFinite(v) ? `${(v / 1024).toFixed(1)} MiB` : 'n/a';
@@ -1064,6 +1080,7 @@ function markdown({ m, opts, sz, command, tables, goals, all, started, finished 
     ['commit', `${m.commit}, tree ${m.dirty}`], ['open-file limit', m.fileLimit], ['load generator', m.loadgen],
     ['binaries', m.stale.length ? `WARNING: ${m.stale.join('; ')}` : 'newer than their sources'],
     ['CPU busy before the run', `${m.busyAtStart.toFixed(0)} % of one core${m.busyAtStart > 25 ? ' (WARNING: not a quiet machine)' : ''}`],
+    ['CPU stolen by the hypervisor', `${fmtSteal(m.stealAtStart)} % of one core before the run, ${fmtSteal(m.stealOverRun)} % over it (in "machine CPU %", per step in the steps tables)`],
   ] }));
   out.push('');
   out.push('## Setup');
@@ -1080,7 +1097,8 @@ function markdown({ m, opts, sz, command, tables, goals, all, started, finished 
   out.push('- Ratio rows are ours ÷ peer: above 1 is better for rates, below 1 is better for latency, time and memory.');
   out.push('- Server CPU % is percent of one core over the measurement window: ours = gateway(s) + messages + presence ' +
     '(PostgreSQL and Redis not counted, for either side); a peer = its Node process(es). Machine CPU % is every ' +
-    `process on the machine (at most ${os.cpus().length * 100} %), PostgreSQL and Redis included.`);
+    `process on the machine (at most ${os.cpus().length * 100} %), PostgreSQL and Redis included, and the time ` +
+    'the hypervisor gave this VM\'s CPUs to others (steal, shown beside it: on a shared VM the slow hours may be that).');
   out.push('');
   for (const id of Object.keys(tables)) {
     out.push(`## ${SCENARIOS[id].title(sz)}`);
@@ -1135,7 +1153,8 @@ async function main() {
   const command = ['node', 'bench/run.mjs', ...process.argv.slice(2)].join(' ');
   const started = new Date();
   preflight(opts);
-  const busyAtStart = await idleCpu();
+  const atStart = await idleCpu();
+  const busyAtStart = atStart.busy;
   if (busyAtStart > 25) {
     log(`bench: WARNING: the machine is busy before the run (${busyAtStart.toFixed(0)} % of a core in use): the figures will be noisy`);
   }
@@ -1145,6 +1164,8 @@ async function main() {
   const infra = needsPeerInfra ? startPeerInfra() : null;
   const m = machine(infra);
   m.busyAtStart = busyAtStart;
+  m.stealAtStart = atStart.steal;
+  const runCpu = { at: performance.now(), ...machineCpu() };
   log(`bench: ${m.cpu}, ${m.ram}, ${m.kernel}, Node ${m.node}, commit ${m.commit} (${m.dirty})`);
 
   const all = {};
@@ -1161,6 +1182,8 @@ async function main() {
     console.log(`\n${sc.title(sz)}\n\n${mdTable(tables[id])}\n`);
   }
   const goals = evaluateGoals(all, sz, opts.quick);
+  const endCpu = machineCpu();
+  m.stealOverRun = (100 * (endCpu.steal - runCpu.steal)) / ((performance.now() - runCpu.at) / 1000);
   console.log(`Goals of issue #8${opts.quick ? ' (quick sizes: not meaningful)' : ''}\n\n${mdTable({
     headers: ['goal', 'figure (ours)', 'verdict'], rows: goals.map((g) => [g.goal, g.figure, g.verdict]) })}\n`);
 
