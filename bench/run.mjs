@@ -487,6 +487,13 @@ async function withSystem(key, startOpts, fn) {
 
 // ---- the load generator -----------------------------------------------------------------------------
 
+// A measurement during which the hypervisor stole more than STEAL_MAX % of one core is made again, up
+// to STEAL_REPEATS more times (runLoadgen). BENCH_STEAL_MAX changes the threshold (-1 repeats every
+// measurement: a check of this path).
+const STEAL_MAX = Number(process.env.BENCH_STEAL_MAX ?? 10);
+const STEAL_REPEATS = 2;
+const STEAL_SETTLE_MS = 2000;
+
 /**
  * Busy and total CPU seconds of the whole machine so far (all cores; /proc/stat's first line). Busy
  * includes steal: time the hypervisor gave this VM's virtual CPUs to someone else, reported on its own
@@ -518,7 +525,28 @@ function cpuSeconds(pid) {
  * machine did besides server + loadgen is PostgreSQL, Redis and, on a busy machine, noise; of it, the
  * part the hypervisor stole.
  */
-async function runLoadgen(sys, p, opts) {
+async function runLoadgen(sys, p, opts, hooks = {}) {
+  // A shared VM's hypervisor sometimes takes half a core away for minutes (2026-12-03: 21-52 % of a
+  // core through all of one peer's steps, ~0 through ours): such a measurement says little about the
+  // system under test, so it is repeated, and the attempt with the least steal is kept.
+  let best = null;
+  let attempt = 0;
+  for (;; attempt++) {
+    // `hooks` read the servers' own counters around each attempt (scenario 4's commit figures).
+    const before = hooks.before ? await hooks.before() : null;
+    const r = await runLoadgenOnce(sys, p, opts);
+    if (hooks.after) await hooks.after(r, before);
+    if (best === null || (r.cpu?.steal ?? 0) < (best.cpu?.steal ?? 0)) best = r;
+    if (!(r.cpu?.steal > STEAL_MAX) || attempt === STEAL_REPEATS) break;
+    log(`   (${fmtCpu(r.cpu.steal)} % of a core stolen by the hypervisor: measured again)`);
+    await sleep(STEAL_SETTLE_MS);
+  }
+  best.steal_repeats = attempt;
+  return best;
+}
+
+/** One run of chat-loadgen, as runLoadgen describes. */
+async function runLoadgenOnce(sys, p, opts) {
   const args = [];
   for (const u of sys.urls) args.push('--url', u);
   const n = (v) => String(v);
@@ -671,6 +699,32 @@ async function stepRates({ start, maxSteps, refine, settleMs }, run, judge) {
   return steps;
 }
 
+/** Scenario 4: the commits chat-messages made during one load generator run, from its metrics before and after. */
+async function commitFigures(sys, r, before) {
+  if (!before) return;
+  const after = await sys.messagesMetrics();
+  const d = (m) => (after.get(m) ?? 0) - (before.get(m) ?? 0);
+  r.commit = {
+    batches: d('chat_commit_batch_size_count'),
+    messages: d('chat_commit_batch_size_sum'),
+    committed: d('chat_messages_committed_total'),
+    failures: d('chat_commit_failures_total'),
+    seconds: d('chat_commit_duration_seconds_sum'), // store + publish, per batch
+  };
+  r.commit.mean_batch = r.commit.batches > 0 ? r.commit.messages / r.commit.batches : null;
+  r.commit.mean_ms = r.commit.batches > 0 ? (1000 * r.commit.seconds) / r.commit.batches : null;
+}
+
+/** Scenario 4's line for one step. */
+function s4Summary(r) {
+  const batch = r.commit?.mean_batch != null
+    ? `, ${r.commit.mean_batch.toFixed(1)} msgs/commit, ${r.commit.mean_ms.toFixed(2)} ms/commit`
+    : '';
+  const cpu = r.cpu ? `, CPU % server ${fmtCpu(r.cpu.server)}${cpuBreakdown(r.cpu)} loadgen ${fmtCpu(r.cpu.loadgen)} machine ${fmtMachine(r.cpu)}` : '';
+  const err = errorCount(r) ? `, ${errorCount(r)} errors: ${errorText(r)}` : '';
+  return `acked ${fmtInt(r.acks_per_s)}/s, ack p50 ${fmtMs(r.ack_latency_ms.p50)} p99 ${fmtMs(r.ack_latency_ms.p99)} ms${batch}${err}${cpu}${repeatNote(r)}`;
+}
+
 // ---- scenarios --------------------------------------------------------------------------------------
 
 // Each scenario: { title(sz), systems, rooms(sz), replicas, run(sys, key, ctx) -> result, table(results) -> {headers, rows} }.
@@ -785,30 +839,11 @@ const SCENARIOS = {
     rooms: (sz) => sz.s4.conns,
     async run(sys, key, { sz, opts }) {
       const steps = await stepRates({ start: sz.s4.start, maxSteps: sz.s4.maxSteps, refine: 1, settleMs: sz.settleMs }, async (rate) => {
-        const before = sys.messagesMetrics ? await sys.messagesMetrics() : null;
         const r = await runLoadgen(sys, {
           system: key, connections: sz.s4.conns, rooms: sz.s4.conns, sendersPerRoom: 1,
           rate, warmup: sz.s4.warmup, duration: sz.s4.duration,
-        }, opts);
-        if (before) {
-          const after = await sys.messagesMetrics();
-          const d = (m) => (after.get(m) ?? 0) - (before.get(m) ?? 0);
-          r.commit = {
-            batches: d('chat_commit_batch_size_count'),
-            messages: d('chat_commit_batch_size_sum'),
-            committed: d('chat_messages_committed_total'),
-            failures: d('chat_commit_failures_total'),
-            seconds: d('chat_commit_duration_seconds_sum'), // store + publish, per batch
-          };
-          r.commit.mean_batch = r.commit.batches > 0 ? r.commit.messages / r.commit.batches : null;
-          r.commit.mean_ms = r.commit.batches > 0 ? (1000 * r.commit.seconds) / r.commit.batches : null;
-        }
-        const batch = r.commit?.mean_batch != null
-          ? `, ${r.commit.mean_batch.toFixed(1)} msgs/commit, ${r.commit.mean_ms.toFixed(2)} ms/commit`
-          : '';
-        const cpu = r.cpu ? `, CPU % server ${fmtCpu(r.cpu.server)}${cpuBreakdown(r.cpu)} loadgen ${fmtCpu(r.cpu.loadgen)} machine ${fmtMachine(r.cpu)}` : '';
-        const err = errorCount(r) ? `, ${errorCount(r)} errors: ${errorText(r)}` : '';
-        return { rate, report: r, summary: `acked ${fmtInt(r.acks_per_s)}/s, ack p50 ${fmtMs(r.ack_latency_ms.p50)} p99 ${fmtMs(r.ack_latency_ms.p99)} ms${batch}${err}${cpu}` };
+        }, opts, { before: async () => (sys.messagesMetrics ? sys.messagesMetrics() : null), after: (r, before) => commitFigures(sys, r, before) });
+        return { rate, report: r, summary: s4Summary(r) };
       }, (r) => overloadReason(r, { latencyKey: 'ack_latency_ms', p99Max: 20, lossKey: 'acks' }));
       const ok = steps.filter((s) => !s.reason);
       const best = ok.sort((a, b) => b.report.acks_per_s - a.report.acks_per_s)[0] ?? null;
@@ -888,7 +923,13 @@ function runSummary(r) {
   const err = errorCount(r);
   return `deliveries ${fmtInt(r.deliveries_per_s)}/s (lost ${lostPct(r).toFixed(2)} %), p50 ${fmtMs(l.p50)} p90 ${fmtMs(l.p90)} ` +
     `p99 ${fmtMs(l.p99)} max ${fmtMs(l.max)} ms, acks ${fmtInt(r.acks_per_s)}/s${err ? `, ${err} errors: ${errorText(r)}` : ''}` +
-    `${r.cpu ? `, CPU % server ${fmtCpu(r.cpu.server)}${cpuBreakdown(r.cpu)} loadgen ${fmtCpu(r.cpu.loadgen)} machine ${fmtMachine(r.cpu)}` : ''}`;
+    `${r.cpu ? `, CPU % server ${fmtCpu(r.cpu.server)}${cpuBreakdown(r.cpu)} loadgen ${fmtCpu(r.cpu.loadgen)} machine ${fmtMachine(r.cpu)}` : ''}` +
+    repeatNote(r);
+}
+
+/** Says when a measurement was made again because the hypervisor stole CPU during it (runLoadgen). */
+function repeatNote(r) {
+  return r.steal_repeats ? ` (of ${r.steal_repeats + 1} attempts, the one with the least steal)` : '';
 }
 
 /** " (gateway-0 40 + messages 30 + presence 2)" when the server is several processes. */
@@ -915,7 +956,7 @@ function stepsTable(res, latencyKey) {
     for (const s of res[k]?.result?.steps ?? []) {
       const r = s.report;
       rows.push([SYSTEMS[k].label, fmtInt(s.rate), fmtInt(r.sent_per_s), fmtInt(r.acks_per_s), fmtInt(r.deliveries_per_s), lostPct(r).toFixed(2),
-        fmtMs(r[latencyKey].p50), fmtMs(r[latencyKey].p99), fmtCpu(r.cpu?.server), fmtCpu(r.cpu?.loadgen), fmtMachine(r.cpu), s.reason ?? 'ok']);
+        fmtMs(r[latencyKey].p50), fmtMs(r[latencyKey].p99), fmtCpu(r.cpu?.server), fmtCpu(r.cpu?.loadgen), fmtMachine(r.cpu, r.steal_repeats), s.reason ?? 'ok']);
     }
   }
   return { headers, rows };
@@ -940,10 +981,12 @@ function fmtCpu(v) {
 function fmtSteal(v) {
   return Number.isFinite(v) ? v.toFixed(1) : 'n/a';
 }
-// Machine CPU with the part the hypervisor stole, e.g. "164 (steal 3)".
-function fmtMachine(cpu) {
+// Machine CPU with the part the hypervisor stole, e.g. "164 (steal 3)", and how many attempts the
+// measurement took when steal made it repeat ("164 (steal 3, best of 2)").
+function fmtMachine(cpu, repeats = 0) {
   if (!cpu) return 'n/a';
-  return Number.isFinite(cpu.steal) ? `${fmtCpu(cpu.machine)} (steal ${fmtCpu(cpu.steal)})` : fmtCpu(cpu.machine);
+  if (!Number.isFinite(cpu.steal)) return fmtCpu(cpu.machine);
+  return `${fmtCpu(cpu.machine)} (steal ${fmtCpu(cpu.steal)}${repeats ? `, best of ${repeats + 1}` : ''})`;
 }
 function fmtKib(v) {
   return Number.isFinite(v) ? `${(v / 1024).toFixed(1)} MiB` : 'n/a';
@@ -1099,6 +1142,9 @@ function markdown({ m, opts, sz, command, tables, goals, all, started, finished 
     '(PostgreSQL and Redis not counted, for either side); a peer = its Node process(es). Machine CPU % is every ' +
     `process on the machine (at most ${os.cpus().length * 100} %), PostgreSQL and Redis included, and the time ` +
     'the hypervisor gave this VM\'s CPUs to others (steal, shown beside it: on a shared VM the slow hours may be that).');
+  out.push(`- A measurement with load (scenarios 1, 2, 4, 5) during which more than ${STEAL_MAX} % of a core was stolen is ` +
+    `made again, up to ${STEAL_REPEATS} more times, and the attempt with the least steal is kept; the steps tables show ` +
+    'its steal. Scenario 3 (connects and idle memory) is measured once.');
   out.push('');
   for (const id of Object.keys(tables)) {
     out.push(`## ${SCENARIOS[id].title(sz)}`);
