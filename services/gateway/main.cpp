@@ -237,7 +237,7 @@ int main() {
   hub.StartTicking();
   PresenceHeartbeat heartbeat(main_ctx, presence_stream, ctx);
   asio::post(main_ctx, [&] { heartbeat.Start(); });
-  IdleSweep idle_sweep(main_ctx, ctx);
+  IdleSweep idle_sweep(main_ctx, ctx, context_ptrs);
   asio::post(main_ctx, [&] { idle_sweep.Start(); });
   log::Info("gateway ready", {{"http_port", listener->port()},
                               {"tls", !cfg.tls_cert_file.empty()},

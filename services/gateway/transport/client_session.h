@@ -22,8 +22,10 @@ class ClientSession : public RoomMember {
   // code in a last `close` event.
   virtual void CloseFromAnyThread(uint16_t code, std::string reason) = 0;
   // Called every few seconds by the IdleSweep: a session that keeps its own keepalive does nothing; a
-  // WebSocket pings a quiet client and drops one silent for twice the heartbeat.
+  // WebSocket pings a quiet client and drops one silent for twice the heartbeat. CheckIdleOnLane is
+  // the same, called on the session's own io thread (its lane).
   virtual void CheckIdleFromAnyThread(std::chrono::steady_clock::time_point /*now*/) {}
+  virtual void CheckIdleOnLane(std::chrono::steady_clock::time_point /*now*/) {}
 };
 
 }  // namespace chat::gateway

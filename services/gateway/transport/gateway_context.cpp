@@ -55,6 +55,17 @@ std::vector<std::shared_ptr<ClientSession>> SessionSet::All() const {
   return out;
 }
 
+std::vector<std::shared_ptr<ClientSession>> SessionSet::Share(size_t part, size_t parts) const {
+  std::vector<std::shared_ptr<ClientSession>> out;
+  const std::hash<std::string> hash;
+  std::lock_guard lock(mu_);
+  for (const auto& [id, w] : sessions_) {
+    if (parts > 1 && hash(id) % parts != part) continue;
+    if (auto s = w.lock()) out.push_back(std::move(s));
+  }
+  return out;
+}
+
 std::vector<std::shared_ptr<ClientSession>> SessionSet::OfUser(const std::string& user) const {
   std::vector<std::shared_ptr<ClientSession>> out;
   std::lock_guard lock(mu_);

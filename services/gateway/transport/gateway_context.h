@@ -29,6 +29,8 @@ class SessionSet {
   void Add(const std::string& id, const std::string& user, std::weak_ptr<ClientSession> s);
   void Remove(const std::string& id, const std::string& user);
   std::vector<std::shared_ptr<ClientSession>> All() const;
+  // The sessions of one of `parts` fixed shares (by a hash of the id): the IdleSweep's turn.
+  std::vector<std::shared_ptr<ClientSession>> Share(size_t part, size_t parts) const;
   std::vector<std::shared_ptr<ClientSession>> OfUser(const std::string& user) const;
   size_t size() const;
   size_t users() const;

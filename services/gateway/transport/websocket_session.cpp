@@ -286,19 +286,22 @@ void WebSocketSession<Stream>::CloseFromAnyThread(uint16_t code, std::string rea
 
 template <typename Stream>
 void WebSocketSession<Stream>::CheckIdleFromAnyThread(std::chrono::steady_clock::time_point now) {
-  asio::post(out_.get_executor(), [self = this->shared_from_this(), now] {
-    if (self->finished_ || !self->chat_) return;
-    const auto heartbeat = std::chrono::seconds(self->ctx_.config.heartbeat_seconds);
-    const auto quiet = now - self->last_read_;
-    if (quiet >= 2 * heartbeat) {
-      // Silent through a ping and a whole heartbeat more: gone (a frozen tab, a dead network).
-      self->Finish("idle timeout");
-      self->CloseSocket();
-    } else if (quiet >= heartbeat && !self->ping_sent_ && !self->close_sent_) {
-      self->ping_sent_ = true;
-      self->out_.QueueFrame(kOpPing, std::string(), /*now=*/true);
-    }
-  });
+  asio::post(out_.get_executor(), [self = this->shared_from_this(), now] { self->CheckIdleOnLane(now); });
+}
+
+template <typename Stream>
+void WebSocketSession<Stream>::CheckIdleOnLane(std::chrono::steady_clock::time_point now) {
+  if (finished_ || !chat_) return;
+  const auto heartbeat = std::chrono::seconds(ctx_.config.heartbeat_seconds);
+  const auto quiet = now - last_read_;
+  if (quiet >= 2 * heartbeat) {
+    // Silent through a ping and a whole heartbeat more: gone (a frozen tab, a dead network).
+    Finish("idle timeout");
+    CloseSocket();
+  } else if (quiet >= heartbeat && !ping_sent_ && !close_sent_) {
+    ping_sent_ = true;
+    out_.QueueFrame(kOpPing, std::string(), /*now=*/true);
+  }
 }
 
 template <typename Stream>

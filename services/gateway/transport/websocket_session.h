@@ -65,6 +65,7 @@ class WebSocketSession : public ClientSession,
   void DeliverRaw(std::shared_ptr<const std::string> frame) override;
   void CloseFromAnyThread(uint16_t code, std::string reason) override;
   void CheckIdleFromAnyThread(std::chrono::steady_clock::time_point now) override;
+  void CheckIdleOnLane(std::chrono::steady_clock::time_point now) override;
   void FlushHeld() override;
   bool finished() const { return finished_; }
 
