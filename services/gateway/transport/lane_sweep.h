@@ -3,6 +3,7 @@
 // handler and posts the next, so whatever else was posted to the thread meanwhile (deliveries, reads)
 // runs between slices instead of waiting behind all of them.
 
+#include <algorithm>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <cstddef>
