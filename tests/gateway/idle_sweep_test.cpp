@@ -55,25 +55,53 @@ TEST(SessionSet, SharesHoldEverySessionExactlyOnce) {
     sessions.push_back(std::make_shared<NamedSession>("c" + std::to_string(i)));
     set.Add(sessions.back()->id, "u" + std::to_string(i % 7), sessions.back());
   }
-  constexpr size_t kShares = 16;
-  std::multiset<std::string> seen;
-  size_t empty = 0;
-  for (size_t part = 0; part < kShares; ++part) {
-    auto share = set.Share(part, kShares);
-    if (share.empty()) ++empty;
-    for (const auto& s : share) seen.insert(static_cast<const NamedSession&>(*s).id);
+  // 16 shares (the sweep's most), and 5, which does not divide the 16 shards.
+  for (size_t shares : {SessionSet::kShards, size_t{5}}) {
+    std::multiset<std::string> seen;
+    size_t empty = 0;
+    for (size_t part = 0; part < shares; ++part) {
+      auto share = set.Share(part, shares);
+      if (share.empty()) ++empty;
+      for (const auto& s : share) seen.insert(static_cast<const NamedSession&>(*s).id);
+    }
+    EXPECT_EQ(seen.size(), 500u) << shares;
+    for (const auto& s : sessions) EXPECT_EQ(seen.count(s->id), 1u) << s->id << " in " << shares;
+    EXPECT_EQ(empty, 0u) << "500 sessions leave none of " << shares << " shares empty";
   }
-  EXPECT_EQ(seen.size(), 500u);
-  for (const auto& s : sessions) EXPECT_EQ(seen.count(s->id), 1u) << s->id;
-  EXPECT_EQ(empty, 0u) << "500 sessions leave no share empty";
   // The same share twice is the same sessions; one share of one is all of them.
-  EXPECT_EQ(set.Share(3, kShares).size(), set.Share(3, kShares).size());
+  EXPECT_EQ(set.Share(3, 16).size(), set.Share(3, 16).size());
   EXPECT_EQ(set.Share(0, 1).size(), 500u);
+  EXPECT_EQ(set.All().size(), 500u);
+  // A part outside the shares is empty; more shares than shards are as many as the shards.
+  EXPECT_TRUE(set.Share(5, 5).empty());
+  EXPECT_EQ(set.Share(0, 0).size(), 500u);
+  size_t in_many = 0;
+  for (size_t part = 0; part < 40; ++part) in_many += set.Share(part, 40).size();
+  EXPECT_EQ(in_many, 500u);
   // A session gone is in no share.
   sessions.resize(100);
   size_t alive = 0;
-  for (size_t part = 0; part < kShares; ++part) alive += set.Share(part, kShares).size();
+  for (size_t part = 0; part < SessionSet::kShards; ++part)
+    alive += set.Share(part, SessionSet::kShards).size();
   EXPECT_EQ(alive, 100u);
+}
+
+TEST(SessionSet, CountsEachSessionOnce) {
+  SessionSet set;
+  auto a = std::make_shared<NamedSession>("a");
+  auto b = std::make_shared<NamedSession>("b");
+  set.Add("a", "u", a);
+  set.Add("a", "u", a);  // the same id again replaces it
+  set.Add("b", "v", b);
+  EXPECT_EQ(set.size(), 2u);
+  EXPECT_EQ(set.users(), 2u);
+  EXPECT_EQ(set.OfUser("u").size(), 1u);
+  set.Remove("nobody", "w");
+  EXPECT_EQ(set.size(), 2u);
+  set.Remove("a", "u");
+  EXPECT_EQ(set.size(), 1u);
+  EXPECT_TRUE(set.OfUser("u").empty());
+  EXPECT_EQ(set.OfUser("v").size(), 1u);
 }
 
 }  // namespace

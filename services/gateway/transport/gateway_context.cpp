@@ -1,5 +1,7 @@
 #include "transport/gateway_context.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_format.h"
 #include "transport/connection_setup.h"
 
@@ -7,13 +9,14 @@ namespace chat::gateway {
 
 void SessionSet::Add(const std::string& id, const std::string& user, std::weak_ptr<ClientSession> s) {
   std::lock_guard lock(mu_);
-  sessions_[id] = std::move(s);
+  auto [it, added] = ShardOf(id).insert_or_assign(id, std::move(s));
+  if (added) ++size_;
   by_user_[user].insert(id);
 }
 
 void SessionSet::Remove(const std::string& id, const std::string& user) {
   std::lock_guard lock(mu_);
-  sessions_.erase(id);
+  size_ -= ShardOf(id).erase(id);
   auto it = by_user_.find(user);
   if (it != by_user_.end()) {
     it->second.erase(id);
@@ -50,11 +53,13 @@ std::vector<std::shared_ptr<ClientSession>> SessionSet::All() const { return Sha
 
 std::vector<std::shared_ptr<ClientSession>> SessionSet::Share(size_t part, size_t parts) const {
   std::vector<std::shared_ptr<ClientSession>> out;
-  const std::hash<std::string> hash;
+  parts = std::clamp<size_t>(parts, 1, kShards);
+  if (part >= parts) return out;
   std::lock_guard lock(mu_);
-  for (const auto& [id, w] : sessions_) {
-    if (parts > 1 && hash(id) % parts != part) continue;
-    if (auto s = w.lock()) out.push_back(std::move(s));
+  for (size_t shard = part; shard < kShards; shard += parts) {
+    for (const auto& [id, w] : sessions_[shard]) {
+      if (auto s = w.lock()) out.push_back(std::move(s));
+    }
   }
   return out;
 }
@@ -65,8 +70,9 @@ std::vector<std::shared_ptr<ClientSession>> SessionSet::OfUser(const std::string
   auto it = by_user_.find(user);
   if (it == by_user_.end()) return out;
   for (const auto& id : it->second) {
-    auto s = sessions_.find(id);
-    if (s == sessions_.end()) continue;
+    const Shard& shard = ShardOf(id);
+    auto s = shard.find(id);
+    if (s == shard.end()) continue;
     if (auto p = s->second.lock()) out.push_back(std::move(p));
   }
   return out;
@@ -74,7 +80,7 @@ std::vector<std::shared_ptr<ClientSession>> SessionSet::OfUser(const std::string
 
 size_t SessionSet::size() const {
   std::lock_guard lock(mu_);
-  return sessions_.size();
+  return size_;
 }
 
 size_t SessionSet::users() const {

@@ -2,7 +2,10 @@
 // What every session of the gateway shares: configuration, backends, rooms, metrics. Built by main;
 // its members are thread-safe.
 
+#include <array>
 #include <atomic>
+#include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -26,10 +29,14 @@ namespace chat::gateway {
 // Every open client session (WebSocket or SSE), for stats and for closing them all on shutdown.
 class SessionSet {
  public:
+  // Sessions are kept in kShards maps by a hash of the id, so that a share is walked without the rest.
+  static constexpr size_t kShards = 16;
+
   void Add(const std::string& id, const std::string& user, std::weak_ptr<ClientSession> s);
   void Remove(const std::string& id, const std::string& user);
   std::vector<std::shared_ptr<ClientSession>> All() const;
-  // The sessions of one of `parts` fixed shares (by a hash of the id): the IdleSweep's turn.
+  // The sessions of one of `parts` fixed shares (1 <= parts <= kShards; shard i is in share i % parts):
+  // the IdleSweep's turn, which walks only its own shards.
   std::vector<std::shared_ptr<ClientSession>> Share(size_t part, size_t parts) const;
   std::vector<std::shared_ptr<ClientSession>> OfUser(const std::string& user) const;
   size_t size() const;
@@ -40,8 +47,15 @@ class SessionSet {
   void Release(const std::string& user);
 
  private:
+  using Shard = std::map<std::string, std::weak_ptr<ClientSession>>;
+  Shard& ShardOf(const std::string& id) { return sessions_[std::hash<std::string>()(id) % kShards]; }
+  const Shard& ShardOf(const std::string& id) const {
+    return sessions_[std::hash<std::string>()(id) % kShards];
+  }
+
   mutable std::mutex mu_;
-  std::map<std::string, std::weak_ptr<ClientSession>> sessions_;
+  std::array<Shard, kShards> sessions_;
+  size_t size_ = 0;
   std::map<std::string, std::set<std::string>> by_user_;
   std::map<std::string, size_t> reserved_;  // per user, including established ones
   size_t reserved_total_ = 0;

@@ -17,7 +17,8 @@ void IdleSweep::Stop() { timer_.cancel(); }
 
 void IdleSweep::Schedule() {
   const auto round = std::chrono::milliseconds(std::max<int64_t>(250, ctx_.config.heartbeat_seconds * 250));
-  const size_t shares = std::clamp<size_t>(static_cast<size_t>(round / std::chrono::milliseconds(50)), 1, 16);
+  const size_t shares =
+      std::clamp<size_t>(static_cast<size_t>(round / std::chrono::milliseconds(50)), 1, SessionSet::kShards);
   timer_.expires_after(round / shares);
   timer_.async_wait([this, shares](boost::system::error_code ec) {
     if (ec) return;
