@@ -765,6 +765,10 @@ const SCENARIOS = {
   2: {
     title: () => 'Scenario 2: max throughput (same topology, rate raised until p99 > 50 ms)',
     systems: ['ours', 'ours-1t', 'ours-delay', 'ws', 'sio'],
+    // The goal's ratio: ours and the ws peer run again in the reverse order after the others, and each
+    // keeps its better pass, so that neither gets only the machine's slow minutes.
+    secondPass: ['ws', 'ours'],
+    better: (a, b) => ((b.best?.report.deliveries_per_s ?? -1) > (a.best?.report.deliveries_per_s ?? -1) ? b : a),
     rooms: (sz) => sz.rooms,
     async run(sys, key, { sz, opts }) {
       const steps = await stepRates({ ...sz.s2, settleMs: sz.settleMs }, async (rate) => {
@@ -787,7 +791,7 @@ const SCENARIOS = {
         const r = x.best?.report;
         if (!r) return [SYSTEMS[k].label, 'none within bounds', '', '', '', '', '', x.stopReason];
         return [SYSTEMS[k].label, fmtInt(x.best.rate), fmtInt(r.deliveries_per_s), fmtMs(r.latency_ms.p50), fmtMs(r.latency_ms.p99),
-          fmtCpu(r.cpu?.server), fmtCpu(r.cpu?.loadgen), x.stopReason];
+          fmtCpu(r.cpu?.server), fmtCpu(r.cpu?.loadgen), `${x.stopReason}${passNote(x)}`];
       };
       const ratio = (peer, mine = 'ours') => {
         const a = res[mine]?.result?.best;
@@ -948,6 +952,32 @@ function rowsWithRatios(res, row, ratio) {
   return rows;
 }
 
+/**
+ * A system's two passes of a scenario (first, second: withSystem's results) as one: the better
+ * result, with both passes' steps (each marked with its pass) and reports, and the passes' figures.
+ */
+function keepBetterPass(first, second, better, figure) {
+  for (const [n, x] of [[1, first], [2, second]]) for (const s of x.result?.steps ?? []) s.pass = n;
+  const pick = !first.result ? second : !second.result ? first : better(first.result, second.result) === second.result ? second : first;
+  const out = { ...pick, notes: [...(first.notes ?? []), ...(second.notes ?? [])] };
+  if (pick.result) {
+    out.result = {
+      ...pick.result,
+      steps: [...(first.result?.steps ?? []), ...(second.result?.steps ?? [])],
+      reports: [...(first.result?.reports ?? []), ...(second.result?.reports ?? [])],
+      pass: pick === first ? 1 : 2,
+      passFigures: [first, second].map((x) => (x.result ? figure(x.result) : `failed: ${x.error}`)),
+    };
+  }
+  return out;
+}
+
+/** " (pass 2 of 2; pass 1: 200,000, pass 2: 250,220 deliveries/s)" for a result kept from two passes. */
+function passNote(x) {
+  if (!x.pass) return '';
+  return ` (pass ${x.pass} of 2; ${x.passFigures.map((f, i) => `pass ${i + 1}: ${f}`).join(', ')})`;
+}
+
 /** Every step of a stepped scenario: one row per system and rate. */
 function stepsTable(res, latencyKey) {
   const headers = ['system', 'rate msg/s', 'sent/s', 'acked/s', 'deliveries/s', 'lost %', 'p50 ms', 'p99 ms', 'server CPU %', 'loadgen CPU %', 'machine CPU %', 'verdict'];
@@ -955,7 +985,7 @@ function stepsTable(res, latencyKey) {
   for (const k of ['ours', 'ours-1t', 'ours-delay', 'ws', 'sio']) {
     for (const s of res[k]?.result?.steps ?? []) {
       const r = s.report;
-      rows.push([SYSTEMS[k].label, fmtInt(s.rate), fmtInt(r.sent_per_s), fmtInt(r.acks_per_s), fmtInt(r.deliveries_per_s), lostPct(r).toFixed(2),
+      rows.push([`${SYSTEMS[k].label}${s.pass ? `, pass ${s.pass}` : ''}`, fmtInt(s.rate), fmtInt(r.sent_per_s), fmtInt(r.acks_per_s), fmtInt(r.deliveries_per_s), lostPct(r).toFixed(2),
         fmtMs(r[latencyKey].p50), fmtMs(r[latencyKey].p99), fmtCpu(r.cpu?.server), fmtCpu(r.cpu?.loadgen), fmtMachine(r.cpu, r.steal_repeats), s.reason ?? 'ok']);
     }
   }
@@ -1145,6 +1175,10 @@ function markdown({ m, opts, sz, command, tables, goals, all, started, finished 
   out.push(`- A measurement with load (scenarios 1, 2, 4, 5) during which more than ${STEAL_MAX} % of a core was stolen is ` +
     `made again, up to ${STEAL_REPEATS} more times, and the attempt with the least steal is kept; the steps tables show ` +
     'its steal. Scenario 3 (connects and idle memory) is measured once.');
+  out.push('- Scenario 2 runs **ours** and the **ws peer** twice: after the first pass of every system, the ws peer ' +
+    'and then ours again (ours, …, ws peer, Socket.IO peer, ws peer, ours), and each keeps its better pass (the ' +
+    '"stopped at" column names it and gives both; the steps table lists both passes). The VM\'s speed drifts ' +
+    'over minutes, and one pass each would give whichever ran in the slower minutes the lower figure.');
   out.push('');
   for (const id of Object.keys(tables)) {
     out.push(`## ${SCENARIOS[id].title(sz)}`);
@@ -1223,6 +1257,14 @@ async function main() {
     for (const key of sc.systems.filter((k) => opts.systems.includes(k))) {
       all[id][key] = await withSystem(key, { replicas: sc.replicas ?? 1, rooms: sc.rooms(sz), opts, infra },
         (sys) => sc.run(sys, key, { sz, opts }));
+    }
+    const again = (sc.secondPass ?? []).filter((k) => opts.systems.includes(k) && all[id][k]);
+    for (const key of again) {
+      log(`\n== second pass: ${SYSTEMS[key].label}`);
+      const second = await withSystem(key, { replicas: sc.replicas ?? 1, rooms: sc.rooms(sz), opts, infra },
+        (sys) => sc.run(sys, key, { sz, opts }));
+      all[id][key] = keepBetterPass(all[id][key], second, sc.better,
+        (r) => (r.best ? `${fmtInt(r.best.report.deliveries_per_s)} deliveries/s` : 'none within bounds'));
     }
     tables[id] = sc.table(all[id]);
     console.log(`\n${sc.title(sz)}\n\n${mdTable(tables[id])}\n`);
