@@ -9,8 +9,7 @@ namespace chat::gateway {
 
 void SessionSet::Add(const std::string& id, const std::string& user, std::weak_ptr<ClientSession> s) {
   std::lock_guard lock(mu_);
-  auto [it, added] = ShardOf(id).insert_or_assign(id, std::move(s));
-  if (added) ++size_;
+  if (ShardOf(id).insert_or_assign(id, std::move(s)).second) ++size_;
   by_user_[user].insert(id);
 }
 

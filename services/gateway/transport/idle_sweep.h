@@ -7,10 +7,10 @@
 // The sessions are checked a share at a time, spread over the quarter heartbeat (up to 16 shares, one
 // every >= 50 ms; SessionSet keeps its sessions in 16 shards, so a turn walks only its share's), and
 // each io thread gets its share's checks in slices of kSlice (lane_sweep.h), not one posted handler
-// per session. Connections that came together (a gateway's clients reconnecting
-// after a restart) go quiet together; checked all at once, they were all pinged in one burst, and
-// (most likely) their pongs came back in one: with 18,000 idle connections a delivery could wait
-// 100-190 ms behind that, and 20 ms behind a sweep's 18,000 posted handlers.
+// per session. Connections that came together (a gateway's clients reconnecting after a restart) go
+// quiet together; checked all at once, they were all pinged in one burst, and (most likely) their
+// pongs came back in one: with 18,000 idle connections a delivery could wait 100-190 ms behind that,
+// and 20 ms behind a sweep's 18,000 posted handlers.
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
