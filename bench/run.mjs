@@ -769,6 +769,7 @@ const SCENARIOS = {
     // keeps its better pass, so that neither gets only the machine's slow minutes.
     secondPass: ['ws', 'ours'],
     better: (a, b) => ((b.best?.report.deliveries_per_s ?? -1) > (a.best?.report.deliveries_per_s ?? -1) ? b : a),
+    passFigure: (r) => (r.best ? `${fmtInt(r.best.report.deliveries_per_s)} deliveries/s` : 'none within bounds'),
     rooms: (sz) => sz.rooms,
     async run(sys, key, { sz, opts }) {
       const steps = await stepRates({ ...sz.s2, settleMs: sz.settleMs }, async (rate) => {
@@ -1263,8 +1264,7 @@ async function main() {
       log(`\n== second pass: ${SYSTEMS[key].label}`);
       const second = await withSystem(key, { replicas: sc.replicas ?? 1, rooms: sc.rooms(sz), opts, infra },
         (sys) => sc.run(sys, key, { sz, opts }));
-      all[id][key] = keepBetterPass(all[id][key], second, sc.better,
-        (r) => (r.best ? `${fmtInt(r.best.report.deliveries_per_s)} deliveries/s` : 'none within bounds'));
+      all[id][key] = keepBetterPass(all[id][key], second, sc.better, sc.passFigure);
     }
     tables[id] = sc.table(all[id]);
     console.log(`\n${sc.title(sz)}\n\n${mdTable(tables[id])}\n`);
