@@ -1,5 +1,6 @@
 #include "process.h"
 
+#include <absl/synchronization/mutex.h>
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
 #include <signal.h>
@@ -25,6 +26,8 @@ std::string WaitForShutdownSignal() {
   sigwait(&set, &sig);
   return sig == SIGINT ? "SIGINT" : "SIGTERM";
 }
+
+void DisableMutexDeadlockDetection() { absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore); }
 
 void EnableHealthAndReflection() {
   grpc::EnableDefaultHealthCheckService(true);

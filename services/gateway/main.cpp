@@ -98,6 +98,7 @@ class PresenceHeartbeat {
 
 int main() {
   BlockShutdownSignals();
+  DisableMutexDeadlockDetection();
   auto config = GatewayConfig::FromEnv(ProcessEnv());
   if (!config.ok()) {
     log::Init("gateway", "info");

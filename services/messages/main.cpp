@@ -23,6 +23,7 @@ using namespace chat::messages;
 
 int main() {
   BlockShutdownSignals();
+  DisableMutexDeadlockDetection();
   auto config = MessagesConfig::FromEnv(ProcessEnv());
   if (!config.ok()) {
     log::Init("messages", "info");

@@ -22,6 +22,7 @@ using namespace chat::presence;
 
 int main() {
   BlockShutdownSignals();
+  DisableMutexDeadlockDetection();
   EnvReader env(ProcessEnv());
   std::string grpc_addr = env.String("PRESENCE_GRPC_ADDR", "0.0.0.0:50052");
   std::string metrics_addr = env.String("PRESENCE_METRICS_ADDR", "0.0.0.0:9102");
