@@ -66,7 +66,8 @@ int main() {
   RedisEventPublisher publisher(redis.host, redis.port);
   CommitBatcher batcher(std::make_unique<PgMessageStore>(config->database_url), publisher,
                         static_cast<size_t>(config->commit_batch_max), static_cast<size_t>(config->queue_max),
-                        std::chrono::microseconds(config->commit_linger_us), metrics);
+                        std::chrono::microseconds(config->commit_linger_us),
+                        static_cast<size_t>(config->commit_linger_after), metrics);
   std::vector<std::unique_ptr<MessageStore>> stores;
   for (int64_t i = 0; i < config->db_pool_size; ++i) {
     stores.push_back(std::make_unique<PgMessageStore>(config->database_url));

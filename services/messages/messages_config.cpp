@@ -17,6 +17,7 @@ absl::StatusOr<MessagesConfig> MessagesConfig::FromEnv(EnvLookup lookup) {
   c.db_pool_size = env.Int("DB_POOL_SIZE", c.db_pool_size, 1, 256);
   c.commit_batch_max = env.Int("COMMIT_BATCH_MAX", c.commit_batch_max, 1, 10000);
   c.commit_linger_us = env.Int("COMMIT_LINGER_US", c.commit_linger_us, 0, 100000);
+  c.commit_linger_after = env.Int("COMMIT_LINGER_AFTER", c.commit_linger_after, 2, 10000);
   c.queue_max = env.Int("MESSAGES_QUEUE_MAX", c.queue_max, 1, 10000000);
   c.text_limit_bytes = env.Int("TEXT_LIMIT_BYTES", c.text_limit_bytes, 1, 1 << 20);
   c.history_page_default = env.Int("HISTORY_PAGE_DEFAULT", c.history_page_default, 1, 10000);

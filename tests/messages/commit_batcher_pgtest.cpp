@@ -90,7 +90,7 @@ class CommitBatcherTest : public ::testing::Test {
 
   std::unique_ptr<CommitBatcher> MakeBatcher(RecordingPublisher& pub) {
     auto b = std::make_unique<CommitBatcher>(std::make_unique<PgMessageStore>(url_), pub, 64, 100000,
-                                             std::chrono::microseconds(1000), metrics_);
+                                             std::chrono::microseconds(1000), 2, metrics_);
     b->Start();
     return b;
   }
@@ -112,13 +112,14 @@ class CommitBatcherTest : public ::testing::Test {
     GatedStore* store = nullptr;
     std::unique_ptr<CommitBatcher> batcher;
   };
-  std::unique_ptr<Gated> MakeGated(size_t batch_max, std::chrono::microseconds linger,
-                                   bool released = false) {
+  std::unique_ptr<Gated> MakeGated(size_t batch_max, std::chrono::microseconds linger, bool released = false,
+                                   size_t linger_after = 2) {
     auto g = std::make_unique<Gated>();
     if (released) g->release.set_value();
     auto store = std::make_unique<GatedStore>(url_, g->release.get_future().share());
     g->store = store.get();
-    g->batcher = std::make_unique<CommitBatcher>(std::move(store), g->pub, batch_max, 1000, linger, metrics_);
+    g->batcher = std::make_unique<CommitBatcher>(std::move(store), g->pub, batch_max, 1000, linger,
+                                                 linger_after, metrics_);
     g->batcher->Start();
     return g;
   }
@@ -269,7 +270,7 @@ TEST_F(CommitBatcherTest, StopFinishesQueuedSends) {
 TEST_F(CommitBatcherTest, DatabaseDownAnswersUnavailable) {
   RecordingPublisher pub;
   CommitBatcher down(std::make_unique<PgMessageStore>("postgresql://chat@127.0.0.1:1/chat?connect_timeout=1"),
-                     pub, 64, 100, std::chrono::microseconds(1000), metrics_);
+                     pub, 64, 100, std::chrono::microseconds(1000), 2, metrics_);
   down.Start();
   std::promise<absl::Status> p;
   down.Submit({room_, "alice", "x", "y"}, [&](absl::StatusOr<AppendOutcome> o) { p.set_value(o.status()); });
@@ -291,6 +292,35 @@ TEST_F(CommitBatcherTest, UnderLoadSendsArrivingDuringTheLingerShareOneCommit) {
   EXPECT_EQ(g->store->BatchSizes(), (std::vector<size_t>{1, 2, 2}));
   EXPECT_EQ(o4->message.seq(), 4);
   EXPECT_EQ(o5->message.seq(), 5);
+}
+
+TEST_F(CommitBatcherTest, OnlyABatchOfLingerAfterOrMoreMakesTheWriterLinger) {
+  // A linger far longer than the test's timeout, after batches of four or more.
+  auto g = MakeGated(64, std::chrono::hours(1), /*released=*/false, /*linger_after=*/4);
+  CommitBatcher& b = *g->batcher;
+  // A batch of two (sends waited on one commit, but only just): the next send is stored at once.
+  ASSERT_EQ(StartLingering(*g), (std::vector<size_t>{1, 2}));
+  auto m4 = SendOne(b, "m4");
+  ASSERT_EQ(m4.wait_for(std::chrono::seconds(20)), std::future_status::ready) << "the writer lingered";
+  EXPECT_TRUE(m4.get().ok());
+  EXPECT_EQ(g->store->BatchSizes(), (std::vector<size_t>{1, 2, 1}));
+
+  // A batch of four: the writer lingers, so a send after it waits until Stop ends the linger.
+  auto again = MakeGated(64, std::chrono::hours(1), /*released=*/false, /*linger_after=*/4);
+  auto entered = again->store->Entered();
+  auto first = SendOne(*again->batcher, "a1");
+  entered.wait();
+  std::vector<std::future<absl::StatusOr<AppendOutcome>>> queued;
+  for (int i = 2; i <= 5; ++i) queued.push_back(SendOne(*again->batcher, "a" + std::to_string(i)));
+  again->release.set_value();
+  EXPECT_TRUE(first.get().ok());
+  for (auto& f : queued) EXPECT_TRUE(f.get().ok());
+  ASSERT_EQ(again->store->BatchSizes(), (std::vector<size_t>{1, 4}));
+  auto late = SendOne(*again->batcher, "a6");
+  EXPECT_EQ(late.wait_for(std::chrono::milliseconds(300)), std::future_status::timeout);
+  again->batcher->Stop();
+  EXPECT_TRUE(late.get().ok());
+  EXPECT_EQ(again->store->BatchSizes(), (std::vector<size_t>{1, 4, 1}));
 }
 
 TEST_F(CommitBatcherTest, AFullBatchEndsTheLingerAndStopDoesNotWaitItOut) {

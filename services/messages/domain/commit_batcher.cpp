@@ -1,5 +1,6 @@
 #include "domain/commit_batcher.h"
 
+#include <algorithm>
 #include <chrono>
 
 #include "common/log.h"
@@ -8,12 +9,14 @@
 namespace chat::messages {
 
 CommitBatcher::CommitBatcher(std::unique_ptr<MessageStore> store, EventPublisher& publisher, size_t batch_max,
-                             size_t queue_max, std::chrono::microseconds linger, MetricsRegistry& metrics)
+                             size_t queue_max, std::chrono::microseconds linger, size_t linger_after,
+                             MetricsRegistry& metrics)
     : store_(std::move(store)),
       publisher_(publisher),
       batch_max_(batch_max),
       queue_max_(queue_max),
       linger_(linger),
+      linger_after_(std::max<size_t>(linger_after, 2)),
       batch_size_(metrics.GetHistogram("chat_commit_batch_size", "Messages per group-commit transaction",
                                        {1, 2, 4, 8, 16, 32, 64, 128, 256, 512})),
       commit_seconds_(metrics.GetHistogram("chat_commit_duration_seconds",
@@ -69,7 +72,7 @@ void CommitBatcher::Run() {
     std::vector<Pending> batch;
     {
       std::unique_lock lock(mu_);
-      if (last_batch >= 2 && linger_.count() > 0) {
+      if (last_batch >= linger_after_ && linger_.count() > 0) {
         cv_.wait_for(lock, linger_, [&] { return stopping_ || queue_.size() >= batch_max_; });
       }
       cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });

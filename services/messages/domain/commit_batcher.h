@@ -7,10 +7,12 @@
 // seq order. Submit is thread-safe and never blocks; completions run on the writer or the finishing
 // thread and must not block.
 //
-// Under load the writer lingers before taking the next batch: after a commit of two or more messages
-// (sends were already waiting on each other) it waits up to `linger` for the queue to fill to
+// Under load the writer lingers before taking the next batch: after a commit of `linger_after` or more
+// messages (sends were piling up behind commits) it waits up to `linger` for the queue to fill to
 // batch_max. A transaction's fixed cost (statement start-up, commit, two context switches) then spreads
-// over many more messages; a lone send on a quiet server is still stored at once.
+// over many more messages. Below that, sends are stored as they come: a lone send on a quiet server at
+// once, and at a moderate rate (batches of two or three) no send waits out a linger for a commit
+// saved.
 
 #include <chrono>
 #include <condition_variable>
@@ -32,7 +34,8 @@ class CommitBatcher {
   using Done = std::function<void(absl::StatusOr<AppendOutcome>)>;
 
   CommitBatcher(std::unique_ptr<MessageStore> store, EventPublisher& publisher, size_t batch_max,
-                size_t queue_max, std::chrono::microseconds linger, MetricsRegistry& metrics);
+                size_t queue_max, std::chrono::microseconds linger, size_t linger_after,
+                MetricsRegistry& metrics);
   ~CommitBatcher();
 
   void Start();
@@ -68,6 +71,7 @@ class CommitBatcher {
   const size_t batch_max_;
   const size_t queue_max_;
   const std::chrono::microseconds linger_;
+  const size_t linger_after_;  // the least batch that makes the writer linger before the next
 
   std::mutex mu_;
   std::condition_variable cv_;
